@@ -1,0 +1,3 @@
+"""alttext: find images without alt text in HTML and Markdown, and describe them."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,77 @@
+"""Command line: argparse wiring only. ``main(argv) -> exit code``.
+
+Exit codes: 0 clean; 1 findings; 2 usage or configuration error, or an input that could not be read;
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from alttext import __version__, messages
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(messages.USAGE_ERROR.format(detail=message), file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="alttext", description="Find and fix images without alt text in HTML and Markdown.")
+    parser.add_argument("--version", action="version", version=f"alttext {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser("check", help="report images without alt text (no models needed)")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
+    check.add_argument("--format", choices=("text", "json", "sarif", "github"), default=None, help="output format (default: text)")
+    check.add_argument("--strict", action="store_true", default=None, help="also report weak alt text (ALT002)")
+    check.add_argument("--include", action="append", metavar="GLOB", help="also check files matching GLOB (repeatable)")
+    check.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
+    check.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary line")
+    check.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="processes to use (default: one per CPU)")
+    check.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
+    return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    from alttext.config import ConfigError, load_settings
+    from alttext.report import render
+    from alttext.report.text import summary
+    from alttext.scan.files import check_paths
+
+    cli = {k: getattr(args, k) for k in ("format", "strict", "include", "exclude", "quiet", "jobs")}
+    try:
+        settings = load_settings(cli, config_path=args.config)
+    except ConfigError as exc:
+        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
+        return EXIT_ERROR
+    report = check_paths(args.paths, settings)
+    sys.stdout.write(render(report, settings.format))
+    sys.stdout.flush()
+    for error in report.errors:
+        print(error.message, file=sys.stderr)
+    if settings.format == "text" and not settings.quiet:
+        for line in summary(report):
+            print(line, file=sys.stderr)
+    if report.errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if report.findings else EXIT_CLEAN
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        parser.print_help()
+        return EXIT_CLEAN
+    except KeyboardInterrupt:
+        print(messages.INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,178 @@
+"""Settings from ``[tool.alttext]`` in pyproject.toml or ``.alttext.toml``: CLI > env > file > defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from alttext.model import Settings
+
+FORMATS = ("text", "json", "sarif", "github")
+CONFIG_NAMES = (".alttext.toml", "pyproject.toml")
+
+
+class ConfigError(Exception):
+    """A bad setting; ``str()`` is one line naming where it came from and what is wrong."""
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(f"{source}: {detail}")
+        self.source = source
+        self.detail = detail
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):  # from the environment: comma-separated
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError("expected a list of strings")
+
+
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number")
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected a whole number") from None
+    if n < 0:
+        raise ValueError("expected a number >= 0")
+    return n
+
+
+def _positive_int(value: Any) -> int:
+    n = _non_negative_int(value)
+    if n == 0:
+        raise ValueError("expected a number > 0")
+    return n
+
+
+def _format(value: Any) -> str:
+    if value not in FORMATS:
+        raise ValueError(f"expected one of {', '.join(FORMATS)}")
+    return value
+
+
+def _languages(value: Any) -> tuple[str, ...]:
+    from alttext.scan.rules import available_languages
+
+    langs = _str_list(value)
+    known = available_languages()
+    for lang in langs:
+        if lang not in known:
+            raise ValueError(f"unknown language {lang!r}; word lists exist for {', '.join(known)}")
+    return langs
+
+
+# Every key the configuration file accepts, with the function that validates it.
+KEYS: dict[str, Callable[[Any], Any]] = {
+    "include": _str_list,
+    "exclude": _str_list,
+    "strict": _bool,
+    "format": _format,
+    "quiet": _bool,
+    "max_file_size": _positive_int,
+    "languages": _languages,
+    "jobs": _non_negative_int,
+}
+
+
+def find_config(start: str) -> str | None:
+    """The nearest ``.alttext.toml``, or ``pyproject.toml`` with ``[tool.alttext]``, upwards."""
+    directory = os.path.abspath(start)
+    while True:
+        for name in CONFIG_NAMES:
+            candidate = os.path.join(directory, name)
+            if os.path.isfile(candidate) and (name != "pyproject.toml" or _has_table(candidate)):
+                return candidate
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
+def _has_table(pyproject: str) -> bool:
+    try:
+        with open(pyproject, "rb") as f:
+            return b"[tool.alttext" in f.read()
+    except OSError:
+        return False
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"invalid TOML: {exc}") from None
+    if os.path.basename(path) == "pyproject.toml":
+        table = data.get("tool", {}).get("alttext", {})
+        prefix = "tool.alttext."
+    else:
+        table, prefix = data, ""
+    if not isinstance(table, dict):
+        raise ConfigError(path, f"{prefix.rstrip('.') or 'config'} must be a table")
+    return {f"{prefix}{key}": value for key, value in table.items()}
+
+
+def _validate(source: str, raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for shown, value in raw.items():
+        key = shown[len(prefix) :] if shown.startswith(prefix) else shown
+        key = key.replace("-", "_")
+        if key not in KEYS:
+            raise ConfigError(source, f"unknown key {shown!r} (known keys: {', '.join(sorted(KEYS))})")
+        try:
+            values[key] = KEYS[key](value)
+        except ValueError as exc:
+            raise ConfigError(source, f"{shown}: {exc}") from None
+    return values
+
+
+def load_settings(
+    cli: Mapping[str, Any],
+    config_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> Settings:
+    """Resolve settings. ``cli`` holds only the options given on the command line."""
+    environ = os.environ if environ is None else environ
+    cwd = cwd or os.getcwd()
+    config_path = config_path or environ.get("ALTTEXT_CONFIG") or find_config(cwd)
+    values: dict[str, Any] = {}
+    root = cwd
+    if config_path:
+        raw = read_config_file(config_path)
+        values.update(_validate(config_path, raw, prefix="tool.alttext." if config_path.endswith("pyproject.toml") else ""))
+        root = os.path.dirname(os.path.abspath(config_path))
+    for key in KEYS:
+        name = "ALTTEXT_" + key.upper()
+        if name in environ:
+            values.update(_validate(f"environment variable {name}", {key: environ[name]}))
+    extend = {k: tuple(cli[k]) for k in ("include", "exclude") if cli.get(k)}
+    values.update(_validate("command line", {k: v for k, v in cli.items() if v is not None and k not in extend}))
+    settings = dataclasses.replace(Settings(), **values, root=root, config_file=config_path)
+    # --include/--exclude on the command line add to what the file and environment set.
+    if extend:
+        settings = dataclasses.replace(
+            settings,
+            include=settings.include + extend.get("include", ()),
+            exclude=settings.exclude + extend.get("exclude", ()),
+        )
+    return settings

@@ -1,0 +1,43 @@
+"""Every user-facing string lives here, so tests can assert them exactly."""
+
+from __future__ import annotations
+
+RULES = {
+    "ALT001": "image has no alt text",
+    "ALT002": "image has weak alt text",
+}
+
+MISSING = 'image "{src}" has no alt text'
+WHITESPACE = 'image "{src}" has only whitespace as alt text'
+MISSING_INPUT = 'image button "{src}" has no alt text'
+MISSING_AREA = 'image map area "{src}" has no alt text'
+WEAK = 'image "{src}" has weak alt text "{alt}": {reason}'
+
+WEAK_FILENAME = "it is the file name"
+WEAK_EXTENSION = "it ends in an image file extension"
+WEAK_VAGUE = "it is a vague word"
+WEAK_PLACEHOLDER = "it is a placeholder"
+WEAK_PREFIX = 'it starts with the redundant phrase "{prefix}"'
+
+SUMMARY_CLEAN = "alttext: no problems found ({files} {files_word} checked)"
+SUMMARY_FINDINGS = (
+    "alttext: {findings} {findings_word} in {with_findings} {with_word} ({files} {files_word} checked)"
+)
+SUMMARY_ERRORS = "alttext: {errors} {errors_word} could not be checked"
+
+ERR_NOT_UTF8 = "{path}: not valid UTF-8 (byte 0x{byte:02x} at offset {offset}); convert it to UTF-8"
+ERR_BINARY = "{path}: looks like a binary file (contains NUL bytes), not {kind}"
+ERR_TOO_LARGE = "{path}: {size} bytes is over max_file_size ({limit} bytes); skipped"
+ERR_BROKEN_LINK = "{path}: broken symbolic link"
+ERR_LINK_LOOP = "{path}: symbolic link loop"
+ERR_NOT_FOUND = "{path}: no such file or directory"
+ERR_UNREADABLE = "{path}: cannot read: {reason}"
+ERR_NOT_FILE = "{path}: not a regular file"
+
+CONFIG_ERROR = "alttext: error: {path}: {detail}"
+USAGE_ERROR = "alttext: error: {detail}"
+INTERRUPTED = "alttext: interrupted"
+
+
+def plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"

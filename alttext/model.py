@@ -1,0 +1,75 @@
+"""The nouns of alttext. Plain frozen dataclasses, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One image that breaks a rule, located exactly in the file.
+
+    Lines and columns are 1-based; columns count Unicode code points. ``end_line`` and
+    ``end_column`` point just past the image syntax (exclusive, as SARIF wants). ``start`` and
+    ``end`` are offsets into the decoded text (BOM removed), so ``fix`` can splice there.
+    ``exact`` is False when the position could not be verified; such a finding is reported at
+    its block's first line and must never be edited automatically.
+    """
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    rule: str
+    message: str
+    src: str
+    alt: str | None
+    element: str
+    syntax: str
+    start: int
+    end: int
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A file that could not be checked, with one line that says why."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    findings: tuple[Finding, ...] = ()
+    error: FileError | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    files_checked: int
+    findings: tuple[Finding, ...]
+    errors: tuple[FileError, ...]
+
+    @property
+    def files_with_findings(self) -> int:
+        return len({f.path for f in self.findings})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a check run depends on, resolved from CLI > env > file > defaults."""
+
+    include: tuple[str, ...] = ("*.md", "*.markdown", "*.mdx", "*.html", "*.htm", "*.xhtml")
+    exclude: tuple[str, ...] = ()
+    strict: bool = False
+    format: str = "text"
+    quiet: bool = False
+    max_file_size: int = 20 * 1024 * 1024
+    languages: tuple[str, ...] = ("en",)
+    jobs: int = 0
+    root: str = "."
+    config_file: str | None = None
+    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)

@@ -1,0 +1,88 @@
+"""SARIF 2.1.0, as GitHub code scanning accepts it (paths relative to the repository root)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from alttext import __version__, messages
+from alttext.model import Report
+from alttext.report import LEVELS
+
+SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+HELP = "https://www.w3.org/WAI/WCAG22/Understanding/non-text-content.html"
+_NAMES = {"ALT001": "ImageMissingAltText", "ALT002": "ImageWeakAltText"}
+_FULL = {
+    "ALT001": "Images need a text alternative (WCAG 1.1.1). Write alt text that says what the image "
+    "shows, or mark a decorative image with alt=\"\".",
+    "ALT002": "Alt text that is a file name, a vague word, a placeholder or starts with \"image of\" "
+    "tells a screen reader user nothing.",
+}
+
+
+def render(report: Report) -> str:
+    rule_ids = sorted(messages.RULES)
+    rules = [
+        {
+            "id": rule,
+            "name": _NAMES[rule],
+            "shortDescription": {"text": messages.RULES[rule]},
+            "fullDescription": {"text": _FULL[rule]},
+            "helpUri": HELP,
+            "defaultConfiguration": {"level": LEVELS[rule]},
+        }
+        for rule in rule_ids
+    ]
+    results = [
+        {
+            "ruleId": f.rule,
+            "ruleIndex": rule_ids.index(f.rule),
+            "level": LEVELS[f.rule],
+            "message": {"text": f.message},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": quote(f.path), "uriBaseId": "%SRCROOT%"},
+                        "region": {
+                            "startLine": f.line,
+                            "startColumn": f.column,
+                            "endLine": f.end_line,
+                            "endColumn": f.end_column,
+                        },
+                    }
+                }
+            ],
+        }
+        for f in report.findings
+    ]
+    invocation = {
+        "executionSuccessful": not report.errors,
+        "toolExecutionNotifications": [
+            {
+                "level": "error",
+                "message": {"text": e.message},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": quote(e.path), "uriBaseId": "%SRCROOT%"}}}],
+            }
+            for e in report.errors
+        ],
+    }
+    sarif = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "alttext",
+                        "version": __version__,
+                        "informationUri": "https://pypi.org/project/alttext/",
+                        "rules": rules,
+                    }
+                },
+                "invocations": [invocation],
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,206 @@
+"""Which files to check, reading them safely, and checking many on both cores."""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import functools
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterable, Sequence
+
+from alttext import messages
+from alttext.model import FileError, FileResult, Report, Settings
+
+ALWAYS_SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages"})
+_PARALLEL_MIN_FILES = 64
+
+
+def _translate(pattern: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            close = pattern.find("]", i + 2)
+            if close == -1:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1 : close].replace("\\", "\\\\")
+                out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
+                i = close
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+class GlobSet:
+    """gitignore-like globs: a pattern with a ``/`` is anchored at the project root, one
+    without matches any single path component (a file name or any directory on the way)."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        anchored, loose = [], []
+        for p in patterns:
+            p = p.strip()
+            if not p:
+                continue
+            if "/" in p.rstrip("/"):
+                anchored.append(_translate(p.strip("/")))
+            else:
+                loose.append(_translate(p.rstrip("/")))
+        self._anchored = re.compile("|".join(f"(?:{a})" for a in anchored) + r"\Z") if anchored else None
+        self._loose = re.compile("|".join(f"(?:{p})" for p in loose) + r"\Z") if loose else None
+
+    def __bool__(self) -> bool:
+        return bool(self._anchored or self._loose)
+
+    def match_name(self, name: str) -> bool:
+        return bool(self._loose and self._loose.match(name))
+
+    def match(self, relpath: str) -> bool:
+        parts = relpath.split("/")
+        if self._loose and any(self._loose.match(part) for part in parts):
+            return True
+        if self._anchored:
+            return any(self._anchored.match("/".join(parts[: i + 1])) for i in range(len(parts)))
+        return False
+
+
+def _relative(path: str, root: str) -> str:
+    absolute = os.path.abspath(path)
+    rel = os.path.relpath(absolute, root)
+    if rel.startswith(".."):
+        rel = absolute.lstrip("/")
+    return rel.replace(os.sep, "/")
+
+
+def _display(path: str) -> str:
+    return os.path.normpath(path).replace(os.sep, "/")
+
+
+def _is_virtualenv(path: str) -> bool:
+    return os.path.exists(os.path.join(path, "pyvenv.cfg"))
+
+
+def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[FileError]]:
+    """Files to check, in a stable order, and the paths that do not exist."""
+    include = GlobSet(settings.include)
+    exclude = GlobSet(settings.exclude)
+    root = os.path.abspath(settings.root)
+    files: list[str] = []
+    errors: list[FileError] = []
+    seen: set[str] = set()
+
+    def add(path: str) -> None:
+        shown = _display(path)
+        if shown not in seen:
+            seen.add(shown)
+            files.append(shown)
+
+    for arg in paths or ["."]:
+        if os.path.isdir(arg):
+            for dirpath, dirnames, filenames in os.walk(arg):
+                dirnames[:] = sorted(
+                    d
+                    for d in dirnames
+                    if not d.startswith(".")
+                    and d not in ALWAYS_SKIPPED_DIRS
+                    and not _is_virtualenv(os.path.join(dirpath, d))
+                    and not exclude.match(_relative(os.path.join(dirpath, d), root))
+                )
+                for name in sorted(filenames):
+                    path = os.path.join(dirpath, name)
+                    if include.match_name(name) or include.match(_relative(path, root)):
+                        if not exclude.match(_relative(path, root)):
+                            add(path)
+        elif os.path.lexists(arg):
+            # Named explicitly (as pre-commit does): checked whatever its suffix, unless excluded.
+            if not exclude.match(_relative(arg, root)):
+                add(arg)
+        else:
+            errors.append(FileError(_display(arg), messages.ERR_NOT_FOUND.format(path=_display(arg))))
+    return files, errors
+
+
+def read_document(path: str, settings: Settings) -> tuple[str | None, FileError | None]:
+    """The file decoded as UTF-8 (BOM removed), or one clear error naming the file."""
+
+    def fail(template: str, **kw: object) -> tuple[None, FileError]:
+        return None, FileError(path, template.format(path=path, **kw))
+
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return fail(messages.ERR_BROKEN_LINK if os.path.islink(path) else messages.ERR_NOT_FOUND)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return fail(messages.ERR_LINK_LOOP)
+        return fail(messages.ERR_UNREADABLE, reason=exc.strerror or exc)
+    if not stat.S_ISREG(info.st_mode):
+        return fail(messages.ERR_NOT_FILE)
+    if info.st_size > settings.max_file_size:
+        return fail(messages.ERR_TOO_LARGE, size=info.st_size, limit=settings.max_file_size)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return fail(messages.ERR_UNREADABLE, reason=exc.strerror or exc)
+    if b"\x00" in data:
+        kind = "Markdown" if path.lower().endswith((".md", ".markdown", ".mdx")) else "HTML"
+        return fail(messages.ERR_BINARY, kind=kind)
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return fail(messages.ERR_NOT_UTF8, byte=data[exc.start], offset=exc.start)
+
+
+def check_file(path: str, settings: Settings) -> FileResult:
+    from alttext.scan import scan_text
+
+    text, error = read_document(path, settings)
+    if error is not None:
+        return FileResult(path, error=error)
+    assert text is not None
+    return FileResult(path, findings=scan_text(path, text, settings))
+
+
+def _jobs(settings: Settings, n_files: int) -> int:
+    if n_files < _PARALLEL_MIN_FILES:
+        return 1
+    return settings.jobs or os.cpu_count() or 1
+
+
+def check_paths(paths: Sequence[str], settings: Settings) -> Report:
+    files, errors = discover(paths, settings)
+    work = functools.partial(check_file, settings=settings)
+    jobs = _jobs(settings, len(files))
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork: the children inherit the imported parser instead of importing it again.
+        method = "fork" if sys.platform != "win32" else None
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method)) as pool:
+            results = list(pool.map(work, files, chunksize=max(1, len(files) // (jobs * 8))))
+    else:
+        results = [work(path) for path in files]
+    findings = tuple(f for r in results for f in r.findings)
+    errors.extend(r.error for r in results if r.error is not None)
+    return Report(files_checked=len(results), findings=findings, errors=tuple(errors))

@@ -1,0 +1,203 @@
+"""Images in Markdown, located exactly.
+
+markdown-it-py gives block tokens line ranges only. The ``image`` and ``html_inline`` inline rules
+are wrapped to record each token's span in its block's inline content; a ``_LineMap`` maps content
+offsets back to file offsets line by line (blocks strip ``>`` markers, list indentation and
+surrounding whitespace). A mapped span is trusted only if the file reads back what the token says.
+Code spans, fences, indented code and HTML comments never produce images: the parser skips them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
+from alttext.scan.events import Event, ImageEvent, MarkerEvent
+from alttext.scan.html import scan_html
+from alttext.scan.lines import LineIndex
+from alttext.scan.rules import markdown_verdict
+
+PREFILTER = re.compile(r"!\[|<(?:img|input|area)[\s/>]", re.IGNORECASE)
+_BREAK = re.compile(r"\r\n|\r|\n")
+_FRONT_MATTER_FENCES = {"---": ("---", "..."), "+++": ("+++",)}
+
+
+def _with_span(rule: Callable[[Any, bool], bool]) -> Callable[[Any, bool], bool]:
+    def wrapped(state: Any, silent: bool) -> bool:
+        start = state.pos
+        ok = rule(state, silent)
+        if ok and not silent:
+            token = state.tokens[-1]
+            token.meta["span"] = (start, state.pos)
+            # Images in an image's label are parsed from a copy of the label; their spans are
+            # relative to it, and they never render as elements anyway.
+            token.meta["src"] = state.src
+        return ok
+
+    return wrapped
+
+
+@functools.lru_cache(maxsize=None)
+def parser() -> Any:
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_inline import html_inline, image
+
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    # Inline parsing runs only on the blocks that can hold an image (see scan_markdown).
+    md.core.ruler.disable(["inline", "text_join"])
+    md.inline.ruler.at("image", _with_span(image))
+    md.inline.ruler.at("html_inline", _with_span(html_inline))
+    return md
+
+
+def front_matter_lines(lines: list[str]) -> int:
+    """How many leading lines are YAML (``---``) or TOML (``+++``) front matter."""
+    if not lines:
+        return 0
+    closers = _FRONT_MATTER_FENCES.get(lines[0].rstrip())
+    if not closers:
+        return 0
+    for i in range(1, len(lines)):
+        if lines[i].rstrip() in closers:
+            return i + 1
+    return 0
+
+
+class _LineMap:
+    """Maps offsets in a block's content (its lines joined by ``\\n``) to offsets in the file."""
+
+    def __init__(self, content: str, first_line: int, lines: list[str], index: LineIndex, cursor: int | None = None) -> None:
+        self._index = index
+        self._starts: list[int] = []
+        self._lines: list[tuple[int, int, int] | None] = []  # (file line, column, lead)
+        pos = 0
+        for k, piece in enumerate(content.split("\n")):
+            self._starts.append(pos)
+            line_no = first_line + k
+            source = lines[line_no] if line_no < len(lines) else None
+            aligned = None if source is None else _align(piece, source, cursor)
+            self._lines.append(None if aligned is None else (line_no, *aligned))
+            pos += len(piece) + 1
+
+    def offset(self, pos: int) -> int | None:
+        k = bisect.bisect_right(self._starts, pos) - 1
+        place = self._lines[k]
+        col = pos - self._starts[k]
+        if place is None or col < place[2]:
+            return None
+        line_no, column, lead = place
+        return self._index.offset(line_no, column + col - lead)
+
+
+def _align(piece: str, source: str, cursor: int | None) -> tuple[int, int] | None:
+    """(column in ``source`` where ``piece`` starts, leading chars of ``piece`` not in source)."""
+    if cursor is not None:  # a table cell: somewhere in the row, after the previous cell
+        col = source.find(piece, cursor)
+        return None if col < 0 else (col, 0)
+    stripped = piece.rstrip()
+    if not stripped:
+        return None
+    end = len(source.rstrip())
+    col = end - len(stripped)
+    if col >= 0 and source.startswith(stripped, col):
+        return col, 0
+    # A tab partly expanded into spaces by the block parser: those spaces are not in the file.
+    bare = stripped.lstrip(" ")
+    col = end - len(bare)
+    if bare and col >= 0 and source.startswith(bare, col):
+        return col, len(stripped) - len(bare)
+    return None
+
+
+def _reads_back(text: str, start: int, end: int, expected: str) -> bool:
+    found = _BREAK.split(text[start:end])
+    wanted = expected.split("\n")
+    if len(found) != len(wanted) or found[0] != wanted[0]:
+        return False
+    # Continuation lines carry the block's prefix (``> ``, indentation) before the content.
+    return all(f.endswith(w) for f, w in zip(found[1:], wanted[1:]))
+
+
+def _locate(text: str, lmap: _LineMap, a: int, b: int, expected: str, fallback: int) -> tuple[int, int, bool]:
+    start = lmap.offset(a)
+    last = lmap.offset(b - 1) if b > a else start
+    if start is not None and last is not None and _reads_back(text, start, last + 1, expected):
+        return start, last + 1, True
+    return fallback, fallback, False
+
+
+def _syntax(raw: str, label: str) -> str:
+    rest = raw[len(label) + 3 :]
+    if rest.startswith("("):
+        return "md-inline"
+    if rest == "[]":
+        return "md-collapsed"
+    if rest.startswith("["):
+        return "md-reference"
+    return "md-shortcut"
+
+
+def _html_events(snippet: str, base: int, text: str, lmap: _LineMap, fallback: int) -> list[Event]:
+    events: list[Event] = []
+    for event in scan_html(snippet):
+        start, end, exact = _locate(text, lmap, base + event.start, base + event.end, snippet[event.start : event.end], fallback)
+        if isinstance(event, MarkerEvent):
+            if exact:
+                events.append(MarkerEvent(start, end, event.kind))
+        else:
+            events.append(ImageEvent(start, end, event.element, event.syntax, event.src, event.verdict, exact))
+    return events
+
+
+def scan_markdown(text: str) -> list[Event]:
+    """Images and marker comments in a Markdown document, at offsets into ``text``."""
+    if not PREFILTER.search(text):
+        return []
+    md = parser()
+    index = LineIndex(text)
+    lines = index.lines()
+    skip = front_matter_lines(lines)
+    body = [""] * skip + lines[skip:]
+    env: dict[str, Any] = {}
+    tokens = md.parse("\n".join(body), env)
+    events: list[Event] = []
+    row_cursor: dict[int, int] = {}
+    for i, token in enumerate(tokens):
+        if token.map is None:
+            continue
+        first = token.map[0]
+        fallback = index.offset(first, 0)
+        content = token.content
+        if token.type == "html_block":
+            if "<" in content:
+                lmap = _LineMap(content, first, lines, index)
+                events.extend(_html_events(content, 0, text, lmap, fallback))
+            continue
+        if token.type != "inline" or ("![" not in content and "<" not in content):
+            continue
+        in_cell = i > 0 and tokens[i - 1].type in ("th_open", "td_open")
+        lmap = _LineMap(content, first, lines, index, row_cursor.get(first, 0) if in_cell else None)
+        if in_cell:
+            end = lmap.offset(len(content) - 1) if content else None
+            if end is not None:
+                row_cursor[first] = end + 1 - index.offset(first, 0)
+        children: list[Any] = []
+        md.inline.parse(content, md, env, children)
+        for child in children:
+            if child.meta.get("src") is not content:
+                continue
+            a, b = child.meta["span"]
+            if child.type == "html_inline":
+                events.extend(_html_events(child.content, a, text, lmap, fallback))
+            elif child.type == "image":
+                raw = content[a:b]
+                alt = md.renderer.renderInlineAsText(child.children or [], md.options, env)
+                src = md.normalizeLinkText(child.attrGet("src") or "")
+                start, end, exact = _locate(text, lmap, a, b, raw, fallback)
+                events.append(
+                    ImageEvent(start, end, "markdown", _syntax(raw, child.content), src, markdown_verdict(src, alt), exact)
+                )
+    return events
