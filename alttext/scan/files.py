@@ -114,6 +114,7 @@ def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[
 
     for arg in paths or ["."]:
         if os.path.isdir(arg):
+            walked: list[str] = []
             for dirpath, dirnames, filenames in os.walk(arg):
                 dirnames[:] = sorted(
                     d
@@ -127,7 +128,9 @@ def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[
                     path = os.path.join(dirpath, name)
                     if include.match_name(name) or include.match(_relative(path, root)):
                         if not exclude.match(_relative(path, root)):
-                            add(path)
+                            walked.append(_display(path))
+            for path in sorted(walked):
+                add(path)
         elif os.path.lexists(arg):
             # Named explicitly (as pre-commit does): checked whatever its suffix, unless excluded.
             if not exclude.match(_relative(arg, root)):

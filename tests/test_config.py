@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from alttext.config import ConfigError, find_config, load_settings
+
+
+def _write(path: str, text: str) -> str:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def test_defaults(tmp_path: os.PathLike[str]) -> None:
+    s = load_settings({}, environ={}, cwd=str(tmp_path))
+    assert (s.format, s.strict, s.exclude, s.config_file) == ("text", False, (), None)
+
+
+def test_pyproject_found_walking_up(tmp_path: os.PathLike[str]) -> None:
+    root = str(tmp_path)
+    _write(os.path.join(root, "pyproject.toml"), '[tool.alttext]\nstrict = true\nexclude = ["drafts"]\n')
+    os.makedirs(os.path.join(root, "docs", "a"))
+    s = load_settings({}, environ={}, cwd=os.path.join(root, "docs", "a"))
+    assert (s.strict, s.exclude, s.root) == (True, ("drafts",), root)
+
+
+def test_pyproject_without_table_is_passed_over(tmp_path: os.PathLike[str]) -> None:
+    root = str(tmp_path)
+    _write(os.path.join(root, ".alttext.toml"), "format = 'json'\n")
+    os.mkdir(os.path.join(root, "pkg"))
+    _write(os.path.join(root, "pkg", "pyproject.toml"), "[project]\nname = 'x'\n")
+    assert find_config(os.path.join(root, "pkg")) == os.path.join(root, ".alttext.toml")
+
+
+def test_precedence_cli_env_file_default(tmp_path: os.PathLike[str]) -> None:
+    cfg = _write(os.path.join(str(tmp_path), ".alttext.toml"), "format = 'json'\nstrict = true\nexclude = ['a']\n")
+    env = {"ALTTEXT_FORMAT": "sarif", "ALTTEXT_EXCLUDE": "b, c"}
+    s = load_settings({"format": "github", "exclude": ["d"]}, config_path=cfg, environ=env)
+    assert (s.format, s.strict, s.exclude) == ("github", True, ("b", "c", "d"))
+    s = load_settings({}, config_path=cfg, environ=env)
+    assert s.format == "sarif"
+
+
+ERRORS = [
+    pytest.param("colour = 'red'\n", "unknown key 'colour' (known keys: exclude, format, include, jobs, languages, max_file_size, quiet, strict)", id="unknown-key"),
+    pytest.param("strict = 'maybe'\n", "strict: expected true or false", id="bad-bool"),
+    pytest.param("format = 'xml'\n", "format: expected one of text, json, sarif, github", id="bad-choice"),
+    pytest.param("exclude = 'a'\nexclude = 'b'\n", "invalid TOML: Cannot overwrite a value (at line 2, column 14)", id="bad-toml"),
+    pytest.param("languages = ['fr']\n", "languages: unknown language 'fr'; word lists exist for en, zh", id="bad-language"),
+    pytest.param("max_file_size = 0\n", "max_file_size: expected a number > 0", id="zero-size"),
+    pytest.param("jobs = true\n", "jobs: expected a whole number", id="bool-is-not-int"),
+]
+
+
+@pytest.mark.parametrize(("text", "detail"), ERRORS)
+def test_errors_name_file_and_key(tmp_path: os.PathLike[str], text: str, detail: str) -> None:
+    cfg = _write(os.path.join(str(tmp_path), ".alttext.toml"), text)
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, config_path=cfg, environ={})
+    assert (info.value.source, info.value.detail) == (cfg, detail)
+
+
+def test_pyproject_keys_are_shown_with_their_table(tmp_path: os.PathLike[str]) -> None:
+    cfg = _write(os.path.join(str(tmp_path), "pyproject.toml"), "[tool.alttext]\nstrict = 3\n")
+    with pytest.raises(ConfigError, match=r"tool\.alttext\.strict: expected true or false"):
+        load_settings({}, config_path=cfg, environ={})
+
+
+def test_env_errors_name_the_variable(tmp_path: os.PathLike[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, environ={"ALTTEXT_JOBS": "many"}, cwd=str(tmp_path))
+    assert str(info.value) == "environment variable ALTTEXT_JOBS: jobs: expected a whole number"
