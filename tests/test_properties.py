@@ -93,3 +93,23 @@ def test_html_images_found_exactly(parts: list[tuple[str, tuple[str, bool]]], ne
     findings = scan_text("doc.html", doc, Settings(), kind="html")
     expected = [img.replace("\n", newline) for _, (img, missing) in parts if missing]
     assert [doc[f.start : f.end] for f in findings] == expected
+
+
+LINES = [
+    "", "", "", "text", "more text ![](p.png)", "![][r]", "![r]", "[r]: ref.png", "[r]:", "  ref.png",
+    "```", "````", "~~~", "``` x`y", "  ```", "    ```", "- item", "- ![](l.png)", "  continued ![](c.png)",
+    "    indented ![](i.png)", "> quote", "> ![](q.png)", "lazy ![](z.png)", "<pre>", "</pre>", "<!--", "-->",
+    "<!-- alttext: decorative -->", "<div>", "</div>", "<img src=h.png>", "<script>", "</script>", "<?php", "?>",
+    "| a | b |", "|---|---|", "| ![](t.png) | x |", "===", "---", "1. one", "   ![](o.png)", "\t![](tab.png)",
+    "<![CDATA[", "]]>", "<!DOCTYPE html>", "* [![](k.png)](u)", "`code ![](s.png)`", "``",
+    "  <!--", " ```", "   ~~~", "<span>", "text <b>",
+]
+
+
+@given(st.lists(st.sampled_from(LINES), min_size=1, max_size=40))
+@settings(max_examples=1500, deadline=None)
+def test_chunked_parse_equals_full_parse(lines: list[str]) -> None:
+    from alttext.scan.markdown import scan_markdown
+
+    text = "\n".join(lines) + "\n"
+    assert scan_markdown(text) == scan_markdown(text, everything=True)

@@ -17,11 +17,11 @@ def kind_of(path: str) -> str:
     return "markdown" if os.path.splitext(path)[1].lower() in MARKDOWN_SUFFIXES else "html"
 
 
-def events_of(text: str, kind: str) -> list[Event]:
+def events_of(text: str, kind: str, index: LineIndex | None = None) -> list[Event]:
     if kind == "markdown":
         from alttext.scan.markdown import scan_markdown
 
-        return scan_markdown(text)
+        return scan_markdown(text, index)
     from alttext.scan.html import scan_html
 
     return scan_html(text)
@@ -29,12 +29,12 @@ def events_of(text: str, kind: str) -> list[Event]:
 
 def scan_text(path: str, text: str, settings: Settings, kind: str | None = None) -> tuple[Finding, ...]:
     """Findings for one decoded document, in document order."""
-    events = events_of(text, kind or kind_of(path))
+    index = LineIndex(text)
+    events = events_of(text, kind or kind_of(path), index)
     if not events:
         return ()
     # A marker and an image at one offset cannot happen, but keep markers first if it did.
     events.sort(key=lambda e: (e.start, isinstance(e, ImageEvent)))
-    index = LineIndex(text)
     findings: list[Finding] = []
     pending: tuple[str, int] | None = None
     for event in events:

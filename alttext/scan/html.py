@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
 
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
 from alttext.scan.lines import lf_starts
-from alttext.scan.rules import html_verdict, marker_kind
+from alttext.scan.rules import IMAGE_TAG, html_verdict, marker_kind
 
-# Cheap test before parsing: no image-like tag and no marker means nothing to find.
-PREFILTER = re.compile(r"<(?:img|input|area)[\s/>]|alttext:", re.IGNORECASE)
 # Content that browsers never render as elements. <script> and <style> are raw text to
 # html.parser already.
 _OPAQUE = frozenset({"template", "textarea", "title"})
+_IMAGES = frozenset({"img", "input", "area"})
 
 
 class _Collector(HTMLParser):
@@ -28,13 +26,13 @@ class _Collector(HTMLParser):
         return self._starts[line - 1] + col
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _OPAQUE:
+        if tag in _IMAGES:
+            self._image(tag, attrs)
+        elif tag in _OPAQUE:
             self._opaque += 1
-            return
-        self._image(tag, attrs)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _OPAQUE:
+        if tag in _IMAGES:
             self._image(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
@@ -61,7 +59,8 @@ class _Collector(HTMLParser):
 
 def scan_html(text: str) -> list[Event]:
     """Images and markers in ``text``, with offsets into ``text``."""
-    if not PREFILTER.search(text):
+    # No image-like tag and no marker (Markdown hands over marker comments alone): no parse.
+    if "alttext:" not in text and not IMAGE_TAG.search(text):
         return []
     collector = _Collector(text)
     collector.feed(text)

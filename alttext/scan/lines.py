@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 
 _BREAK = re.compile(r"\r\n|\r|\n")
@@ -13,7 +14,10 @@ class LineIndex:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.starts = [0] + [m.end() for m in _BREAK.finditer(text)]
+        if "\r" in text:
+            self.starts = [0] + [m.end() for m in _BREAK.finditer(text)]
+        else:  # the common case, done in C
+            self.starts = [0, *itertools.accumulate(len(line) + 1 for line in text.split("\n")[:-1])]
 
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect.bisect_right(self.starts, offset) - 1
@@ -25,7 +29,7 @@ class LineIndex:
 
     def lines(self) -> list[str]:
         """The lines without their line breaks (what markdown-it sees after normalising)."""
-        return _BREAK.split(self.text)
+        return _BREAK.split(self.text) if "\r" in self.text else self.text.split("\n")
 
 
 def lf_starts(text: str) -> list[int]:

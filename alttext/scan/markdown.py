@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +19,8 @@ from typing import Any
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
 from alttext.scan.html import scan_html
 from alttext.scan.lines import LineIndex
-from alttext.scan.rules import markdown_verdict
+from alttext.scan.rules import IMAGE_TAG, markdown_verdict
 
-PREFILTER = re.compile(r"!\[|<(?:img|input|area)[\s/>]", re.IGNORECASE)
 _BREAK = re.compile(r"\r\n|\r|\n")
 _FRONT_MATTER_FENCES = {"---": ("---", "..."), "+++": ("+++",)}
 
@@ -152,15 +152,127 @@ def _html_events(snippet: str, base: int, text: str, lmap: _LineMap, fallback: i
     return events
 
 
-def scan_markdown(text: str) -> list[Event]:
-    """Images and marker comments in a Markdown document, at offsets into ``text``."""
-    if not PREFILTER.search(text):
+# Lines that open a block which may hold blank lines: fences and HTML blocks of types 1 to 5.
+_LONG_BLOCK = re.compile(
+    r"^ {0,3}(?:(`{3,}|~{3,})|<(script|pre|style|textarea)(?:[\s>]|$)|(<!--)|(<\?)|(<![A-Za-z])|(<!\[CDATA\[))",
+    re.IGNORECASE | re.MULTILINE,
+)
+_HTML_BLOCK_ENDS = {2: "-->", 3: "?>", 4: ">", 5: "]]>"}
+# What makes a chunk worth parsing. Each pattern starts with a literal so the regex engine can
+# jump between candidates instead of trying every position (IGNORECASE would prevent that).
+_KEEP = (re.compile(r"!\["), IMAGE_TAG, re.compile(r"\]:"), re.compile(r"alttext:"))
+
+
+# The line breaks before the lines the chunker must look at: openers, HTML-looking lines and
+# blank lines (a literal first, for the same reason as _KEEP).
+_INTERESTING = re.compile(r"\n(?= {0,3}(?:`{3}|~{3}|<)|[ \t]*(?:\n|$))")
+
+
+def _top_level_chunks(lines: list[str], start: int, joined: str, starts: list[int]) -> list[tuple[int, int]]:
+    """Split ``lines[start:]`` into ranges that the block parser reads independently.
+
+    A blank line followed by an unindented line closes every container (list items, block
+    quotes, indented code), so the parser is back at the top level there, unless a top-level
+    fence or an HTML block of types 1 to 5 is still open: those are tracked. Where the structure
+    is ambiguous without a full parse (an indented fence may belong to a list item; a fence line
+    inside an HTML block of type 6 or 7 is not a fence), the rest of the document stays one chunk:
+    merging chunks is always safe, a false split never is.
+    """
+    n = len(lines)
+    first = starts[start] if start < len(starts) else len(joined)
+    candidates = [start] + [bisect.bisect_right(starts, m.start() + 1) - 1 for m in _INTERESTING.finditer(joined, first)]
+    chunks: list[tuple[int, int]] = []
+    begin = start
+    i = start  # the first line not yet accounted for
+    for c in candidates:
+        if c < i:
+            continue
+        line = lines[c]
+        m = _LONG_BLOCK.match(line)
+        if m:
+            if line[:1] == " ":
+                break
+            i = _end_of_long_block(lines, c, m)
+            continue
+        if line[:1] == "<" and line[1:2].isalpha() or line[:2] == "</":
+            j = c
+            while j < n and lines[j].strip():
+                if _LONG_BLOCK.match(lines[j]):
+                    return chunks + [(begin, n)]
+                j += 1
+            i = j
+            continue
+        if not line.strip() and c + 1 < n and lines[c + 1][:1] not in ("", " ", "\t") and c + 1 > begin:
+            chunks.append((begin, c + 1))
+            begin = c + 1
+        i = c + 1
+    chunks.append((begin, n))
+    return chunks
+
+
+def _end_of_long_block(lines: list[str], i: int, m: re.Match[str]) -> int:
+    """The index of the first line after the fence or HTML block opened on line ``i``."""
+    n = len(lines)
+    fence = m.group(1)
+    if fence:
+        if fence[0] == "`" and "`" in lines[i][lines[i].index(fence) + len(fence) :]:
+            return i + 1  # not a fence: a backtick fence's info string has no backtick
+        closer = re.compile(r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$")
+        j = i + 1
+        while j < n and not closer.match(lines[j]):
+            j += 1
+        return j + 1
+    if m.group(2):
+        end = re.compile(r"</(?:script|pre|style|textarea)>", re.IGNORECASE)
+    else:
+        kind = next(k for k in (2, 3, 4, 5) if m.group(k + 1))
+        end = re.compile(re.escape(_HTML_BLOCK_ENDS[kind]))
+    j = i
+    while j < n and not end.search(lines[j], m.end() if j == i else 0):
+        j += 1
+    return j + 1
+
+
+def parse_lines(
+    text: str, lines: list[str], starts: list[int], skip: int, everything: bool = False
+) -> tuple[list[str], list[int]]:
+    """The lines handed to the parser, and the file line each one comes from.
+
+    Front matter and the top-level chunks that can hold no image, reference definition or marker
+    are left out; the chunks kept parse exactly as they would in the whole document.
+    """
+    if everything:
+        body = [""] * skip + lines[skip:]
+        return body, list(range(len(body)))
+    # The text as the parser sees it (every line break a ``\n``) and where its lines start.
+    joined = "\n".join(lines) if len(starts) != len(lines) or "\r" in text else text
+    if joined is not text:
+        starts = [0, *itertools.accumulate(len(line) + 1 for line in lines[:-1])]
+    begin = starts[skip] if skip < len(starts) else len(joined)
+    keep = sorted({bisect.bisect_right(starts, m.start()) - 1 for pattern in _KEEP for m in pattern.finditer(joined, begin)})
+    body: list[str] = []
+    origin: list[int] = []
+    for begin, end in _top_level_chunks(lines, skip, joined, starts):
+        k = bisect.bisect_left(keep, begin)
+        if k < len(keep) and keep[k] < end:
+            body.extend(lines[begin:end])
+            origin.extend(range(begin, end))
+    return body, origin
+
+
+def scan_markdown(text: str, index: LineIndex | None = None, *, everything: bool = False) -> list[Event]:
+    """Images and marker comments in a Markdown document, at offsets into ``text``.
+
+    ``everything`` parses every line (the chunking above is an optimisation; tests compare both).
+    """
+    if "![" not in text and not IMAGE_TAG.search(text):  # nothing that can be an image: no parse
         return []
     md = parser()
-    index = LineIndex(text)
+    index = index or LineIndex(text)
     lines = index.lines()
-    skip = front_matter_lines(lines)
-    body = [""] * skip + lines[skip:]
+    body, origin = parse_lines(text, lines, index.starts, front_matter_lines(lines), everything)
+    if not body:
+        return []
     env: dict[str, Any] = {}
     tokens = md.parse("\n".join(body), env)
     events: list[Event] = []
@@ -168,7 +280,7 @@ def scan_markdown(text: str) -> list[Event]:
     for i, token in enumerate(tokens):
         if token.map is None:
             continue
-        first = token.map[0]
+        first = origin[token.map[0]]
         fallback = index.offset(first, 0)
         content = token.content
         if token.type == "html_block":
@@ -176,7 +288,7 @@ def scan_markdown(text: str) -> list[Event]:
                 lmap = _LineMap(content, first, lines, index)
                 events.extend(_html_events(content, 0, text, lmap, fallback))
             continue
-        if token.type != "inline" or ("![" not in content and "<" not in content):
+        if token.type != "inline" or not ("![" in content or "alttext:" in content or IMAGE_TAG.search(content)):
             continue
         in_cell = i > 0 and tokens[i - 1].type in ("th_open", "td_open")
         lmap = _LineMap(content, first, lines, index, row_cursor.get(first, 0) if in_cell else None)

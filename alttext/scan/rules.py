@@ -16,6 +16,10 @@ DECORATIVE_ROLES = frozenset({"presentation", "none"})
 DYNAMIC_ALT_ATTRS = frozenset({":alt", "v-bind:alt", "[alt]", "[attr.alt]", "x-bind:alt", "bind:alt"})
 TEMPLATE_MARKERS = ("{{", "{%", "${", "<%", "{#")
 IMAGE_EXTENSION = re.compile(r"\.(?:png|jpe?g|gif|webp|svg|avif|bmp|tiff?|ico|heic)$", re.IGNORECASE)
+# An <img>, <input> or <area> start tag, case-insensitively. Spelled with character classes, not
+# IGNORECASE, so the pattern keeps its literal "<" prefix and the regex engine can skip between
+# candidates: this runs over every byte of every file.
+IMAGE_TAG = re.compile(r"<(?:[iI][mM][gG]|[iI][nN][pP][uU][tT]|[aA][rR][eE][aA])(?:[\s/>]|$)", re.MULTILINE)
 MARKER = re.compile(r"^\s*alttext:\s*(decorative|ignore)\s*$", re.IGNORECASE)
 
 
