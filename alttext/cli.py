@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--strict", action="store_true", default=None, help="also report weak alt text (ALT002)")
     check.add_argument("--include", action="append", metavar="GLOB", help="also check files matching GLOB (repeatable)")
     check.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
+    check.add_argument("--engine", metavar="NAME", help="Markdown dialect: auto (default), commonmark, gfm, mdx, mkdocs, jekyll, hugo")
     check.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary line")
     check.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="processes to use (default: one per CPU)")
     check.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
@@ -45,7 +46,7 @@ def _check(args: argparse.Namespace) -> int:
     from alttext.report.text import summary
     from alttext.scan.files import check_paths
 
-    cli = {k: getattr(args, k) for k in ("format", "strict", "include", "exclude", "quiet", "jobs")}
+    cli = {k: getattr(args, k) for k in ("format", "strict", "include", "exclude", "quiet", "jobs", "engine")}
     try:
         settings = load_settings(cli, config_path=args.config)
     except ConfigError as exc:

@@ -76,6 +76,25 @@ def _languages(value: Any) -> tuple[str, ...]:
     return langs
 
 
+def _engine(value: Any) -> str:
+    from alttext.scan.engines import ENGINES
+
+    if value not in ("auto", *ENGINES):
+        raise ValueError(f"expected one of auto, {', '.join(ENGINES)}")
+    return value
+
+
+def _engines(value: Any) -> tuple[tuple[str, str], ...]:
+    from alttext.scan.engines import ENGINES
+
+    if not isinstance(value, dict):
+        raise ValueError('expected a table of glob = engine, for example {"legacy/**" = "commonmark"}')
+    for glob, engine in value.items():
+        if engine not in ENGINES:
+            raise ValueError(f"{glob!r}: expected one of {', '.join(ENGINES)}")
+    return tuple(value.items())
+
+
 # Every key the configuration file accepts, with the function that validates it.
 KEYS: dict[str, Callable[[Any], Any]] = {
     "include": _str_list,
@@ -86,6 +105,8 @@ KEYS: dict[str, Callable[[Any], Any]] = {
     "max_file_size": _positive_int,
     "languages": _languages,
     "jobs": _non_negative_int,
+    "engine": _engine,
+    "engines": _engines,
 }
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 RULES = {
     "ALT001": "image has no alt text",
     "ALT002": "image has weak alt text",
+    "ALT003": "linked image needs alt text",
 }
 
 MISSING = 'image "{src}" has no alt text'
 WHITESPACE = 'image "{src}" has only whitespace as alt text'
 MISSING_INPUT = 'image button "{src}" has no alt text'
 MISSING_AREA = 'image map area "{src}" has no alt text'
+MISSING_FIGURE = 'figure shortcode "{src}" has no alt text'
+LINKED = 'linked image "{src}" needs alt text: it is the only content of its link'
 WEAK = 'image "{src}" has weak alt text "{alt}": {reason}'
 
 WEAK_FILENAME = "it is the file name"

@@ -30,6 +30,7 @@ class Finding:
     start: int
     end: int
     exact: bool = True
+    engine: str = "gfm"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class Settings:
     max_file_size: int = 20 * 1024 * 1024
     languages: tuple[str, ...] = ("en",)
     jobs: int = 0
+    engine: str = "auto"
+    engines: tuple[tuple[str, str], ...] = ()  # (glob, engine), first match wins
     root: str = "."
     config_file: str | None = None
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)

@@ -66,7 +66,7 @@ def test_sarif_validates_against_schema() -> None:
 
 def test_sarif_content() -> None:
     run = json.loads(render(_report(), "sarif"))["runs"][0]
-    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == ["ALT001", "ALT002"]
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == ["ALT001", "ALT002", "ALT003"]
     first, second = run["results"]
     assert first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "docs/a%20b%2Cc%3Ad.md"
     assert first["locations"][0]["physicalLocation"]["region"] == {
@@ -96,6 +96,6 @@ def test_json_schema_fields() -> None:
     assert data["summary"] == {"files_checked": 3, "files_with_findings": 2, "findings": 2, "errors": 1}
     assert set(data["findings"][0]) == {
         "path", "line", "column", "end_line", "end_column", "rule", "message", "src", "alt", "element",
-        "syntax", "exact",
+        "syntax", "engine", "exact",
     }
     assert data["errors"] == [{"path": "bad.md", "message": "bad.md: not valid UTF-8"}]

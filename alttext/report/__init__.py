@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from alttext.model import Report
 
-LEVELS = {"ALT001": "error", "ALT002": "warning"}
+LEVELS = {"ALT001": "error", "ALT002": "warning", "ALT003": "error"}
 
 
 def render(report: Report, fmt: str) -> str:

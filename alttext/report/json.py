@@ -33,6 +33,7 @@ def as_dict(report: Report) -> dict[str, object]:
                 "alt": f.alt,
                 "element": f.element,
                 "syntax": f.syntax,
+                "engine": f.engine,
                 "exact": f.exact,
             }
             for f in report.findings

@@ -11,12 +11,14 @@ from alttext.report import LEVELS
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 HELP = "https://www.w3.org/WAI/WCAG22/Understanding/non-text-content.html"
-_NAMES = {"ALT001": "ImageMissingAltText", "ALT002": "ImageWeakAltText"}
+_NAMES = {"ALT001": "ImageMissingAltText", "ALT002": "ImageWeakAltText", "ALT003": "LinkedImageMissingAltText"}
 _FULL = {
     "ALT001": "Images need a text alternative (WCAG 1.1.1). Write alt text that says what the image "
     "shows, or mark a decorative image with alt=\"\".",
     "ALT002": "Alt text that is a file name, a vague word, a placeholder or starts with \"image of\" "
     "tells a screen reader user nothing.",
+    "ALT003": "An image that is the only content of a link gives the link its name: it can never be "
+    "decorative. Describe where the link goes.",
 }
 
 

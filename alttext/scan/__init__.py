@@ -17,20 +17,24 @@ def kind_of(path: str) -> str:
     return "markdown" if os.path.splitext(path)[1].lower() in MARKDOWN_SUFFIXES else "html"
 
 
-def events_of(text: str, kind: str, index: LineIndex | None = None) -> list[Event]:
+def events_of(text: str, kind: str, engine: str, index: LineIndex | None = None) -> list[Event]:
     if kind == "markdown":
         from alttext.scan.markdown import scan_markdown
 
-        return scan_markdown(text, index)
+        return scan_markdown(text, index, engine=engine)
     from alttext.scan.html import scan_html
 
-    return scan_html(text)
+    return scan_html(text, engine)
 
 
-def scan_text(path: str, text: str, settings: Settings, kind: str | None = None) -> tuple[Finding, ...]:
+def scan_text(
+    path: str, text: str, settings: Settings, kind: str | None = None, engine: str | None = None
+) -> tuple[Finding, ...]:
     """Findings for one decoded document, in document order."""
+    kind = kind or kind_of(path)
+    engine = engine or ("gfm" if kind == "markdown" else "html")
     index = LineIndex(text)
-    events = events_of(text, kind or kind_of(path), index)
+    events = events_of(text, kind, engine, index)
     if not events:
         return ()
     # A marker and an image at one offset cannot happen, but keep markers first if it did.
@@ -49,6 +53,7 @@ def scan_text(path: str, text: str, settings: Settings, kind: str | None = None)
             continue
         verdict = event.verdict
         rule, message = verdict.rule, verdict.message
+        # ALT003 stays: an image that is all its link holds is never decorative.
         if rule == "ALT001" and marker == "decorative":
             continue
         if rule is None:
@@ -76,6 +81,7 @@ def scan_text(path: str, text: str, settings: Settings, kind: str | None = None)
                 start=event.start,
                 end=event.end,
                 exact=event.exact,
+                engine=engine,
             )
         )
     return tuple(findings)

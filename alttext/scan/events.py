@@ -16,6 +16,7 @@ class ImageEvent:
     src: str
     verdict: Verdict
     exact: bool = True
+    names_link: bool = False  # gives an enclosing link its accessible name
 
 
 @dataclass(frozen=True)

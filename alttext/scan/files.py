@@ -176,12 +176,13 @@ def read_document(path: str, settings: Settings) -> tuple[str | None, FileError 
 
 def check_file(path: str, settings: Settings) -> FileResult:
     from alttext.scan import scan_text
+    from alttext.scan.engines import detect
 
     text, error = read_document(path, settings)
     if error is not None:
         return FileResult(path, error=error)
     assert text is not None
-    return FileResult(path, findings=scan_text(path, text, settings))
+    return FileResult(path, findings=scan_text(path, text, settings, engine=detect(path, settings)))
 
 
 def _jobs(settings: Settings, n_files: int) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
-from alttext.scan.html import scan_html
+from alttext.scan.html import link_close, link_open, scan_html
 from alttext.scan.lines import LineIndex
 from alttext.scan.rules import IMAGE_TAG, markdown_verdict
 
@@ -41,11 +41,18 @@ def _with_span(rule: Callable[[Any, bool], bool]) -> Callable[[Any, bool], bool]
 
 
 @functools.lru_cache(maxsize=None)
-def parser() -> Any:
+def parser(engine: str = "gfm") -> Any:
+    """A markdown-it parser configured as ``engine`` renders Markdown."""
     from markdown_it import MarkdownIt
     from markdown_it.rules_inline import html_inline, image
 
-    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    md = MarkdownIt("commonmark", {"html": True})
+    if engine != "commonmark":
+        md.enable(["table", "strikethrough"])
+    if engine == "mdx":
+        # MDX has no indented code, and parses Markdown inside JSX and HTML: no raw HTML blocks,
+        # tags become inline HTML around ordinary Markdown.
+        md.disable(["code", "html_block"])
     # Inline parsing runs only on the blocks that can hold an image (see scan_markdown).
     md.core.ruler.disable(["inline", "text_join"])
     md.inline.ruler.at("image", _with_span(image))
@@ -69,8 +76,17 @@ def front_matter_lines(lines: list[str]) -> int:
 class _LineMap:
     """Maps offsets in a block's content (its lines joined by ``\\n``) to offsets in the file."""
 
-    def __init__(self, content: str, first_line: int, lines: list[str], index: LineIndex, cursor: int | None = None) -> None:
+    def __init__(
+        self,
+        content: str,
+        first_line: int,
+        lines: list[str],
+        shifts: list[int],
+        index: LineIndex,
+        cursor: int | None = None,
+    ) -> None:
         self._index = index
+        self._shifts = shifts
         self._starts: list[int] = []
         self._lines: list[tuple[int, int, int] | None] = []  # (file line, column, lead)
         pos = 0
@@ -89,7 +105,7 @@ class _LineMap:
         if place is None or col < place[2]:
             return None
         line_no, column, lead = place
-        return self._index.offset(line_no, column + col - lead)
+        return self._index.offset(line_no, self._shifts[line_no] + column + col - lead)
 
 
 def _align(piece: str, source: str, cursor: int | None) -> tuple[int, int] | None:
@@ -140,16 +156,53 @@ def _syntax(raw: str, label: str) -> str:
     return "md-shortcut"
 
 
-def _html_events(snippet: str, base: int, text: str, lmap: _LineMap, fallback: int) -> list[Event]:
+def _html_events(snippet: str, base: int, view: str, lmap: _LineMap, fallback: int) -> list[Event]:
     events: list[Event] = []
-    for event in scan_html(snippet):
-        start, end, exact = _locate(text, lmap, base + event.start, base + event.end, snippet[event.start : event.end], fallback)
+    for event in scan_html(snippet, prepared=True):
+        start, end, exact = _locate(view, lmap, base + event.start, base + event.end, snippet[event.start : event.end], fallback)
         if isinstance(event, MarkerEvent):
             if exact:
                 events.append(MarkerEvent(start, end, event.kind))
         else:
             events.append(ImageEvent(start, end, event.element, event.syntax, event.src, event.verdict, exact))
     return events
+
+
+def _sole_link_content(children: list[Any]) -> set[int]:
+    """Indices of images that are the only content of their link (whitespace aside)."""
+    sole: set[int] = set()
+    i = 0
+    while i < len(children):
+        if children[i].type == "link_open":
+            j = i + 1
+            while j < len(children) and children[j].type != "link_close":
+                j += 1
+            inside = [
+                k
+                for k in range(i + 1, j)
+                if not (children[k].type in ("text", "softbreak") and not children[k].content.strip())
+            ]
+            if len(inside) == 1 and children[inside[0]].type == "image":
+                sole.add(inside[0])
+            i = j
+        i += 1
+    return sole
+
+
+def prepare(text: str, engine: str) -> tuple[str, list[Event]]:
+    """The text as the engine's Markdown parser would see it (same length), and the images and
+    markers the engine itself defines (Hugo figure shortcodes, MDX comment markers)."""
+    from alttext.scan import templates
+
+    if engine == "jekyll":
+        prepared = templates.prepare_jekyll(text)
+    elif engine == "hugo":
+        prepared = templates.prepare_hugo(text)
+    elif engine == "mdx":
+        prepared = templates.prepare_mdx(text)
+    else:
+        return text, []
+    return prepared.text, prepared.events
 
 
 # Lines that open a block which may hold blank lines: fences and HTML blocks of types 1 to 5.
@@ -234,7 +287,7 @@ def _end_of_long_block(lines: list[str], i: int, m: re.Match[str]) -> int:
 
 
 def parse_lines(
-    text: str, lines: list[str], starts: list[int], skip: int, everything: bool = False
+    text: str, lines: list[str], starts: list[int], skip: int, everything: bool = False, changed: bool = False
 ) -> tuple[list[str], list[int]]:
     """The lines handed to the parser, and the file line each one comes from.
 
@@ -245,7 +298,7 @@ def parse_lines(
         body = [""] * skip + lines[skip:]
         return body, list(range(len(body)))
     # The text as the parser sees it (every line break a ``\n``) and where its lines start.
-    joined = "\n".join(lines) if len(starts) != len(lines) or "\r" in text else text
+    joined = "\n".join(lines) if changed or len(starts) != len(lines) or "\r" in text else text
     if joined is not text:
         starts = [0, *itertools.accumulate(len(line) + 1 for line in lines[:-1])]
     begin = starts[skip] if skip < len(starts) else len(joined)
@@ -260,22 +313,28 @@ def parse_lines(
     return body, origin
 
 
-def scan_markdown(text: str, index: LineIndex | None = None, *, everything: bool = False) -> list[Event]:
+def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "gfm", everything: bool = False) -> list[Event]:
     """Images and marker comments in a Markdown document, at offsets into ``text``.
 
     ``everything`` parses every line (the chunking above is an optimisation; tests compare both).
     """
-    if "![" not in text and not IMAGE_TAG.search(text):  # nothing that can be an image: no parse
+    if "![" not in text and "{{" not in text and not IMAGE_TAG.search(text):  # no image possible: no parse
         return []
-    md = parser()
+    from alttext.scan.templates import dedent_mkdocs, reveal
+
+    md = parser(engine)
     index = index or LineIndex(text)
-    lines = index.lines()
-    body, origin = parse_lines(text, lines, index.starts, front_matter_lines(lines), everything)
+    view, events = prepare(text, engine)
+    lines = index.lines() if view is text else LineIndex(view).lines()
+    shifts = [0] * len(lines)
+    if engine == "mkdocs":
+        dedent_mkdocs(lines, shifts)
+    changed = engine == "mkdocs" and any(shifts)
+    body, origin = parse_lines(view, lines, index.starts, front_matter_lines(lines), everything, changed)
     if not body:
-        return []
+        return events
     env: dict[str, Any] = {}
     tokens = md.parse("\n".join(body), env)
-    events: list[Event] = []
     row_cursor: dict[int, int] = {}
     for i, token in enumerate(tokens):
         if token.map is None:
@@ -285,31 +344,48 @@ def scan_markdown(text: str, index: LineIndex | None = None, *, everything: bool
         content = token.content
         if token.type == "html_block":
             if "<" in content:
-                lmap = _LineMap(content, first, lines, index)
-                events.extend(_html_events(content, 0, text, lmap, fallback))
+                lmap = _LineMap(content, first, lines, shifts, index)
+                events.extend(_html_events(content, 0, view, lmap, fallback))
             continue
         if token.type != "inline" or not ("![" in content or "alttext:" in content or IMAGE_TAG.search(content)):
             continue
         in_cell = i > 0 and tokens[i - 1].type in ("th_open", "td_open")
-        lmap = _LineMap(content, first, lines, index, row_cursor.get(first, 0) if in_cell else None)
+        lmap = _LineMap(content, first, lines, shifts, index, row_cursor.get(first, 0) if in_cell else None)
         if in_cell:
             end = lmap.offset(len(content) - 1) if content else None
             if end is not None:
-                row_cursor[first] = end + 1 - index.offset(first, 0)
+                row_cursor[first] = end + 1 - index.offset(first, shifts[first])
         children: list[Any] = []
         md.inline.parse(content, md, env, children)
-        for child in children:
+        sole = _sole_link_content(children)
+        link = None  # an open raw-HTML <a href>, whose name depends on what follows
+        for k, child in enumerate(children):
+            if link is not None and child.type == "text" and child.content.strip():
+                link.text = True
             if child.meta.get("src") is not content:
                 continue
             a, b = child.meta["span"]
             if child.type == "html_inline":
-                events.extend(_html_events(child.content, a, text, lmap, fallback))
+                if link_close(child.content) and link is not None:
+                    link.close(events)
+                    link = None
+                opened = link_open(child.content)
+                if opened is not None:
+                    link = opened
+                    continue
+                found = _html_events(child.content, a, view, lmap, fallback)
+                if link is not None:
+                    link.images += [(len(events) + n, e.names_link) for n, e in enumerate(found) if isinstance(e, ImageEvent) and e.element == "img"]
+                events.extend(found)
             elif child.type == "image":
                 raw = content[a:b]
-                alt = md.renderer.renderInlineAsText(child.children or [], md.options, env)
-                src = md.normalizeLinkText(child.attrGet("src") or "")
-                start, end, exact = _locate(text, lmap, a, b, raw, fallback)
-                events.append(
-                    ImageEvent(start, end, "markdown", _syntax(raw, child.content), src, markdown_verdict(src, alt), exact)
-                )
+                alt = reveal(md.renderer.renderInlineAsText(child.children or [], md.options, env))
+                src = reveal(md.normalizeLinkText(child.attrGet("src") or ""))
+                start, end, exact = _locate(view, lmap, a, b, raw, fallback)
+                verdict = markdown_verdict(src, alt, linked=k in sole)
+                if link is not None:
+                    link.images.append((len(events), bool(alt.strip())))
+                events.append(ImageEvent(start, end, "markdown", _syntax(raw, child.content), src, verdict, exact))
+        if link is not None:
+            link.close(events)
     return events

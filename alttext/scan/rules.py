@@ -67,7 +67,16 @@ def is_hidden(attrs: list[tuple[str, str | None]]) -> bool:
 def is_dynamic(attrs: list[tuple[str, str | None]], alt: str | None) -> bool:
     if any(key in DYNAMIC_ALT_ATTRS for key, _ in attrs):
         return True
-    return alt is not None and any(m in alt for m in TEMPLATE_MARKERS)
+    # A JSX expression (alt={caption}) or a template tag sets alt when the page is built.
+    return alt is not None and (any(m in alt for m in TEMPLATE_MARKERS) or (alt[:1] == "{" and alt[-1:] == "}"))
+
+
+_EMPTY_JSX = re.compile(r"""^\{\s*(?:""|''|``)\s*\}$""")
+
+
+def jsx_value(value: str | None) -> str | None:
+    """``alt={""}`` is an empty alt in JSX; any other expression is kept as written."""
+    return "" if value is not None and _EMPTY_JSX.match(value) else value
 
 
 def html_verdict(tag: str, attrs: list[tuple[str, str | None]]) -> tuple[Verdict, str] | None:
@@ -105,11 +114,25 @@ def html_verdict(tag: str, attrs: list[tuple[str, str | None]]) -> tuple[Verdict
     return None
 
 
-def markdown_verdict(src: str, alt: str) -> Verdict:
+def markdown_verdict(src: str, alt: str, linked: bool = False) -> Verdict:
     """Markdown has no decorative syntax: empty or whitespace alt is missing (MD045)."""
     if not alt.strip():
+        if linked:
+            return linked_verdict(src, alt)
         return Verdict("ALT001", messages.MISSING.format(src=src), alt=alt)
     return Verdict(None, alt=alt)
+
+
+def linked_verdict(src: str, alt: str | None) -> Verdict:
+    """An image that is all its link holds names the link: it is never decorative (ALT003)."""
+    return Verdict("ALT003", messages.LINKED.format(src=src), alt=alt)
+
+
+def names_its_link(verdict: Verdict, attrs: list[tuple[str, str | None]]) -> bool:
+    """Whether an image gives an enclosing link an accessible name."""
+    if has_accessible_name(attrs):
+        return not is_hidden(attrs)
+    return verdict.rule is None and not verdict.decorative and not is_hidden(attrs) and bool(verdict.alt or verdict.dynamic)
 
 
 @dataclass(frozen=True)

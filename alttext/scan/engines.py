@@ -1,0 +1,116 @@
+"""Which Markdown dialect renders a file: from settings, or from the nearest site configuration.
+
+| engine     | found by                                            | content folders (default)            |
+| ---------- | --------------------------------------------------- | ------------------------------------ |
+| mdx        | docusaurus.config.{js,ts,mjs,cjs}                   | docs, blog, src/pages, versioned_docs, i18n |
+| mkdocs     | mkdocs.yml / mkdocs.yaml                            | ``docs_dir`` (docs)                  |
+| jekyll     | _config.yml / _config.yaml / _config.toml           | the site folder                      |
+| hugo       | hugo.{toml,yaml,json}, or config.{toml,yaml,json} beside content/ or layouts/ | ``contentDir`` (content) |
+
+Markdown outside an engine's content folders, such as a README the Git host renders, is ``gfm``;
+so is Markdown with no site configuration above it. ``.mdx`` files are always ``mdx``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass
+
+from alttext.model import Settings
+
+ENGINES = ("commonmark", "gfm", "mdx", "mkdocs", "jekyll", "hugo")
+
+_DOCUSAURUS = tuple(f"docusaurus.config.{ext}" for ext in ("js", "ts", "mjs", "cjs"))
+_MKDOCS = ("mkdocs.yml", "mkdocs.yaml")
+_JEKYLL = ("_config.yml", "_config.yaml", "_config.toml")
+_HUGO = tuple(f"hugo.{ext}" for ext in ("toml", "yaml", "json"))
+_HUGO_LEGACY = tuple(f"config.{ext}" for ext in ("toml", "yaml", "json"))
+_DOCUSAURUS_CONTENT = ("docs", "blog", "src/pages", "versioned_docs", "i18n")
+
+
+@dataclass(frozen=True)
+class Site:
+    engine: str
+    root: str
+    content: tuple[str, ...]  # absolute folders whose Markdown the engine renders
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(65536)
+    except OSError:
+        return ""
+
+
+def _setting(text: str, key: str) -> str | None:
+    """A top-level string setting from YAML, TOML or JSON, without a parser for each."""
+    m = re.search(rf"""^\s*"?{key}"?\s*[:=]\s*["']?([^"'\n#,]+?)["']?\s*,?\s*(?:#.*)?$""", text, re.MULTILINE)
+    return m.group(1).strip() if m else None
+
+
+def _site_in(directory: str) -> Site | None:
+    names = set(os.listdir(directory)) if os.path.isdir(directory) else set()
+    for name in _DOCUSAURUS:
+        if name in names:
+            return Site("mdx", directory, tuple(os.path.join(directory, d) for d in _DOCUSAURUS_CONTENT))
+    for name in _MKDOCS:
+        if name in names:
+            docs = _setting(_read(os.path.join(directory, name)), "docs_dir") or "docs"
+            return Site("mkdocs", directory, (os.path.join(directory, docs),))
+    hugo = next((n for n in _HUGO if n in names), None)
+    if hugo is None and ("content" in names or "layouts" in names or "archetypes" in names):
+        hugo = next((n for n in _HUGO_LEGACY if n in names), None)
+    if hugo:
+        content = _setting(_read(os.path.join(directory, hugo)), "contentDir") or "content"
+        return Site("hugo", directory, (os.path.join(directory, content), os.path.join(directory, "layouts")))
+    for name in _JEKYLL:
+        if name in names:
+            return Site("jekyll", directory, (directory,))
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def site_for(directory: str) -> Site | None:
+    """The nearest site configuration at or above ``directory`` (an absolute path)."""
+    site = _site_in(directory)
+    if site is not None:
+        return site
+    parent = os.path.dirname(directory)
+    return None if parent == directory else site_for(parent)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def detect(path: str, settings: Settings) -> str:
+    """The engine for a Markdown file, or for an HTML file the templating to neutralise
+    (``jekyll``, ``hugo``) or ``html``."""
+    from alttext.scan.files import GlobSet, _relative
+
+    markdown = path.lower().endswith((".md", ".markdown", ".mdx"))
+    for pattern, engine in settings.engines:
+        if GlobSet([pattern]).match(_relative(path, settings.root)):
+            return engine if markdown else _html_engine(engine)
+    if settings.engine != "auto":
+        return settings.engine if markdown else _html_engine(settings.engine)
+    absolute = os.path.abspath(path)
+    if markdown and absolute.lower().endswith(".mdx"):
+        return "mdx"
+    site = site_for(os.path.dirname(absolute))
+    if site is None:
+        return "gfm" if markdown else "html"
+    if not markdown:
+        return _html_engine(site.engine)
+    if os.path.dirname(absolute) == site.root and os.path.basename(absolute).lower().startswith("readme"):
+        return "gfm"  # rendered by the Git host, not the site
+    if any(_inside(absolute, folder) for folder in site.content):
+        return site.engine
+    return "gfm"
+
+
+def _html_engine(engine: str) -> str:
+    return engine if engine in ("jekyll", "hugo") else "html"
