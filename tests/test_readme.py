@@ -40,5 +40,6 @@ def test_console_example_is_real_output(monkeypatch: pytest.MonkeyPatch, capsys:
 def test_documented_keys_are_the_real_keys() -> None:
     from alttext.config import KEYS
 
-    documented = re.findall(r"^\| `(\w+)` \|", _readme(), re.M)
+    section = _readme().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `(\w+)` \|", section, re.M)
     assert sorted(documented) == sorted(KEYS)
