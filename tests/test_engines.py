@@ -170,7 +170,7 @@ ENGINE_LINES = [
     "", "", "text", "![](p.png)", "    ![](i.png)", "!!! note", "    !!! tip", "        ![](n.png)", '=== "T"',
     "<div markdown>", "</div>", "{% raw %}", "{% endraw %}", "{{ x }}", "![]({{ u }}/a.png)", "{/* ![](c.png) */}",
     "import A from 'a'", "export const b = 1", '{{< figure src="f.png" >}}', "```", "- item", "> ![](q.png)",
-    "<Tabs>", "</Tabs>", "[r]: r.png", "![][r]",
+    "<Tabs>", "</Tabs>", "[r]: r.png", "![][r]", "    ```", "\t```", "      ~~~", "  - ```",
 ]
 
 

@@ -89,7 +89,8 @@ SYNTAX = [
     pytest.param("![](a.png)", "md-inline", "a.png", id="inline"),
     pytest.param("![][r]\n\n[r]: b.png", "md-reference", "b.png", id="reference"),
     pytest.param("![](<a b.png>)", "md-inline", "a b.png", id="angle-brackets-decoded-for-display"),
-    pytest.param("![](%7B%7B%20site.url%20%7D%7D/a.png)", "md-inline", "{{ site.url }}/a.png", id="template-src"),
+    pytest.param("![](%7B%7B%20site.url%20%7D%7D/a.png)", "md-inline", "%7B%7B%20site.url%20%7D%7D/a.png", id="src-as-written"),
+    pytest.param("![](a\\_b.png)", "md-inline", "a_b.png", id="backslash-escape-resolved"),
 ]
 
 

@@ -102,7 +102,8 @@ LINES = [
     "<!-- alttext: decorative -->", "<div>", "</div>", "<img src=h.png>", "<script>", "</script>", "<?php", "?>",
     "| a | b |", "|---|---|", "| ![](t.png) | x |", "===", "---", "1. one", "   ![](o.png)", "\t![](tab.png)",
     "<![CDATA[", "]]>", "<!DOCTYPE html>", "* [![](k.png)](u)", "`code ![](s.png)`", "``",
-    "  <!--", " ```", "   ~~~", "<span>", "text <b>",
+    "  <!--", " ```", "   ~~~", "<span>", "text <b>", "a *b ![](e.png) c*", "x `y` ![](z.png)", "p \\![](n.png)",
+    "[link ![](in.png)](u)", "w <b>![](h.png)</b>", "![a](b.png) ![](c.png)", "*![](em.png)*",
 ]
 
 

@@ -202,7 +202,7 @@ def check_paths(paths: Sequence[str], settings: Settings) -> Report:
         # fork: the children inherit the imported parser instead of importing it again.
         method = "fork" if sys.platform != "win32" else None
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method)) as pool:
-            results = list(pool.map(work, files, chunksize=max(1, len(files) // (jobs * 8))))
+            results = list(pool.map(work, files, chunksize=max(1, len(files) // (jobs * 32))))
     else:
         results = [work(path) for path in files]
     findings = tuple(f for r in results for f in r.findings)

@@ -55,6 +55,9 @@ def parser(engine: str = "gfm") -> Any:
         md.disable(["code", "html_block"])
     # Inline parsing runs only on the blocks that can hold an image (see scan_markdown).
     md.core.ruler.disable(["inline", "text_join"])
+    # Keep destinations as written: findings report the src the author typed, and there is no
+    # HTML to make safe (percent-encoding them cost a tenth of the scan).
+    md.normalizeLink = lambda url: url
     md.inline.ruler.at("image", _with_span(image))
     md.inline.ruler.at("html_inline", _with_span(html_inline))
     return md
@@ -210,6 +213,9 @@ _LONG_BLOCK = re.compile(
     r"^ {0,3}(?:(`{3,}|~{3,})|<(script|pre|style|textarea)(?:[\s>]|$)|(<!--)|(<\?)|(<![A-Za-z])|(<!\[CDATA\[))",
     re.IGNORECASE | re.MULTILINE,
 )
+# Without indented code (MDX) a fence may be indented any amount.
+_LONG_BLOCK_ANY_INDENT = re.compile(_LONG_BLOCK.pattern.replace("^ {0,3}", "^[ \t]*"), re.IGNORECASE | re.MULTILINE)
+_INLINE_OPENER = re.compile(r"[`\[<\\!]")
 _HTML_BLOCK_ENDS = {2: "-->", 3: "?>", 4: ">", 5: "]]>"}
 # What makes a chunk worth parsing. Each pattern starts with a literal so the regex engine can
 # jump between candidates instead of trying every position (IGNORECASE would prevent that).
@@ -219,9 +225,12 @@ _KEEP = (re.compile(r"!\["), IMAGE_TAG, re.compile(r"\]:"), re.compile(r"alttext
 # The line breaks before the lines the chunker must look at: openers, HTML-looking lines and
 # blank lines (a literal first, for the same reason as _KEEP).
 _INTERESTING = re.compile(r"\n(?= {0,3}(?:`{3}|~{3}|<)|[ \t]*(?:\n|$))")
+_INTERESTING_ANY_INDENT = re.compile(r"\n(?=[ \t]*(?:`{3}|~{3}|<)|[ \t]*(?:\n|$))")
 
 
-def _top_level_chunks(lines: list[str], start: int, joined: str, starts: list[int]) -> list[tuple[int, int]]:
+def _top_level_chunks(
+    lines: list[str], start: int, joined: str, starts: list[int], any_indent: bool = False
+) -> list[tuple[int, int]]:
     """Split ``lines[start:]`` into ranges that the block parser reads independently.
 
     A blank line followed by an unindented line closes every container (list items, block
@@ -233,7 +242,8 @@ def _top_level_chunks(lines: list[str], start: int, joined: str, starts: list[in
     """
     n = len(lines)
     first = starts[start] if start < len(starts) else len(joined)
-    candidates = [start] + [bisect.bisect_right(starts, m.start() + 1) - 1 for m in _INTERESTING.finditer(joined, first)]
+    interesting, long_block = (_INTERESTING_ANY_INDENT, _LONG_BLOCK_ANY_INDENT) if any_indent else (_INTERESTING, _LONG_BLOCK)
+    candidates = [start] + [bisect.bisect_right(starts, m.start() + 1) - 1 for m in interesting.finditer(joined, first)]
     chunks: list[tuple[int, int]] = []
     begin = start
     i = start  # the first line not yet accounted for
@@ -241,16 +251,16 @@ def _top_level_chunks(lines: list[str], start: int, joined: str, starts: list[in
         if c < i:
             continue
         line = lines[c]
-        m = _LONG_BLOCK.match(line)
+        m = long_block.match(line)
         if m:
-            if line[:1] == " ":
+            if line[:1] in (" ", "\t"):
                 break
-            i = _end_of_long_block(lines, c, m)
+            i = _end_of_long_block(lines, c, m, any_indent)
             continue
         if line[:1] == "<" and line[1:2].isalpha() or line[:2] == "</":
             j = c
             while j < n and lines[j].strip():
-                if _LONG_BLOCK.match(lines[j]):
+                if long_block.match(lines[j]):
                     return chunks + [(begin, n)]
                 j += 1
             i = j
@@ -263,14 +273,15 @@ def _top_level_chunks(lines: list[str], start: int, joined: str, starts: list[in
     return chunks
 
 
-def _end_of_long_block(lines: list[str], i: int, m: re.Match[str]) -> int:
+def _end_of_long_block(lines: list[str], i: int, m: re.Match[str], any_indent: bool = False) -> int:
     """The index of the first line after the fence or HTML block opened on line ``i``."""
     n = len(lines)
     fence = m.group(1)
     if fence:
         if fence[0] == "`" and "`" in lines[i][lines[i].index(fence) + len(fence) :]:
             return i + 1  # not a fence: a backtick fence's info string has no backtick
-        closer = re.compile(r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$")
+        indent = r"^[ \t]*" if any_indent else r"^ {0,3}"
+        closer = re.compile(indent + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$")
         j = i + 1
         while j < n and not closer.match(lines[j]):
             j += 1
@@ -287,7 +298,13 @@ def _end_of_long_block(lines: list[str], i: int, m: re.Match[str]) -> int:
 
 
 def parse_lines(
-    text: str, lines: list[str], starts: list[int], skip: int, everything: bool = False, changed: bool = False
+    text: str,
+    lines: list[str],
+    starts: list[int],
+    skip: int,
+    everything: bool = False,
+    changed: bool = False,
+    any_indent: bool = False,
 ) -> tuple[list[str], list[int]]:
     """The lines handed to the parser, and the file line each one comes from.
 
@@ -305,7 +322,7 @@ def parse_lines(
     keep = sorted({bisect.bisect_right(starts, m.start()) - 1 for pattern in _KEEP for m in pattern.finditer(joined, begin)})
     body: list[str] = []
     origin: list[int] = []
-    for begin, end in _top_level_chunks(lines, skip, joined, starts):
+    for begin, end in _top_level_chunks(lines, skip, joined, starts, any_indent):
         k = bisect.bisect_left(keep, begin)
         if k < len(keep) and keep[k] < end:
             body.extend(lines[begin:end])
@@ -316,7 +333,8 @@ def parse_lines(
 def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "gfm", everything: bool = False) -> list[Event]:
     """Images and marker comments in a Markdown document, at offsets into ``text``.
 
-    ``everything`` parses every line (the chunking above is an optimisation; tests compare both).
+    ``everything`` parses every line and every inline block from its start: the chunking and the
+    inline cut are optimisations, and the tests check they change nothing.
     """
     if "![" not in text and "{{" not in text and not IMAGE_TAG.search(text):  # no image possible: no parse
         return []
@@ -330,7 +348,8 @@ def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "g
     if engine == "mkdocs":
         dedent_mkdocs(lines, shifts)
     changed = engine == "mkdocs" and any(shifts)
-    body, origin = parse_lines(view, lines, index.starts, front_matter_lines(lines), everything, changed)
+    skip = front_matter_lines(lines)
+    body, origin = parse_lines(view, lines, index.starts, skip, everything, changed, any_indent=engine == "mdx")
     if not body:
         return events
     env: dict[str, Any] = {}
@@ -355,16 +374,21 @@ def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "g
             end = lmap.offset(len(content) - 1) if content else None
             if end is not None:
                 row_cursor[first] = end + 1 - index.offset(first, shifts[first])
+        # Plain text before the first character that can open a construct reaching an image
+        # (code span, link, HTML, escape, image) cannot change what is an image: skip it.
+        opener = _INLINE_OPENER.search(content)
+        cut = 0 if everything else opener.start() if opener else len(content)
+        tail = content[cut:] if cut else content
         children: list[Any] = []
-        md.inline.parse(content, md, env, children)
+        md.inline.parse(tail, md, env, children)
         sole = _sole_link_content(children)
         link = None  # an open raw-HTML <a href>, whose name depends on what follows
         for k, child in enumerate(children):
             if link is not None and child.type == "text" and child.content.strip():
                 link.text = True
-            if child.meta.get("src") is not content:
+            if child.meta.get("src") is not tail:
                 continue
-            a, b = child.meta["span"]
+            a, b = (cut + p for p in child.meta["span"])
             if child.type == "html_inline":
                 if link_close(child.content) and link is not None:
                     link.close(events)
@@ -380,7 +404,7 @@ def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "g
             elif child.type == "image":
                 raw = content[a:b]
                 alt = reveal(md.renderer.renderInlineAsText(child.children or [], md.options, env))
-                src = reveal(md.normalizeLinkText(child.attrGet("src") or ""))
+                src = reveal(child.attrGet("src") or "")
                 start, end, exact = _locate(view, lmap, a, b, raw, fallback)
                 verdict = markdown_verdict(src, alt, linked=k in sole)
                 if link is not None:
