@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -75,4 +75,3 @@ class Settings:
     engines: tuple[tuple[str, str], ...] = ()  # (glob, engine), first match wins
     root: str = "."
     config_file: str | None = None
-    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)

@@ -17,6 +17,7 @@ import functools
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from alttext.model import Settings
 
@@ -89,11 +90,11 @@ def _inside(path: str, folder: str) -> bool:
 def detect(path: str, settings: Settings) -> str:
     """The engine for a Markdown file, or for an HTML file the templating to neutralise
     (``jekyll``, ``hugo``) or ``html``."""
-    from alttext.scan.files import GlobSet, _relative
+    from alttext.scan.files import relative_path
 
     markdown = path.lower().endswith((".md", ".markdown", ".mdx"))
     for pattern, engine in settings.engines:
-        if GlobSet([pattern]).match(_relative(path, settings.root)):
+        if _glob(pattern).match(relative_path(path, settings.root)):
             return engine if markdown else _html_engine(engine)
     if settings.engine != "auto":
         return settings.engine if markdown else _html_engine(settings.engine)
@@ -110,6 +111,13 @@ def detect(path: str, settings: Settings) -> str:
     if any(_inside(absolute, folder) for folder in site.content):
         return site.engine
     return "gfm"
+
+
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str) -> Any:
+    from alttext.scan.files import GlobSet
+
+    return GlobSet([pattern])
 
 
 def _html_engine(engine: str) -> str:

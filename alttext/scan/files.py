@@ -81,7 +81,7 @@ class GlobSet:
         return False
 
 
-def _relative(path: str, root: str) -> str:
+def relative_path(path: str, root: str) -> str:
     absolute = os.path.abspath(path)
     rel = os.path.relpath(absolute, root)
     if rel.startswith(".."):
@@ -122,18 +122,18 @@ def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[
                     if not d.startswith(".")
                     and d not in ALWAYS_SKIPPED_DIRS
                     and not _is_virtualenv(os.path.join(dirpath, d))
-                    and not (exclude and exclude.match(_relative(os.path.join(dirpath, d), root)))
+                    and not (exclude and exclude.match(relative_path(os.path.join(dirpath, d), root)))
                 )
                 for name in sorted(filenames):
                     path = os.path.join(dirpath, name)
-                    if include.match_name(name) or include.match(_relative(path, root)):
-                        if not (exclude and exclude.match(_relative(path, root))):
+                    if include.match_name(name) or include.match(relative_path(path, root)):
+                        if not (exclude and exclude.match(relative_path(path, root))):
                             walked.append(_display(path))
             for path in sorted(walked):
                 add(path)
         elif os.path.lexists(arg):
             # Named explicitly (as pre-commit does): checked whatever its suffix, unless excluded.
-            if not (exclude and exclude.match(_relative(arg, root))):
+            if not (exclude and exclude.match(relative_path(arg, root))):
                 add(arg)
         else:
             errors.append(FileError(_display(arg), messages.ERR_NOT_FOUND.format(path=_display(arg))))

@@ -6,7 +6,6 @@ import functools
 import posixpath
 import re
 from dataclasses import dataclass
-from importlib import resources
 from urllib.parse import unquote
 
 from alttext import messages
@@ -145,6 +144,7 @@ class WordList:
 @functools.lru_cache(maxsize=None)
 def word_list(languages: tuple[str, ...]) -> WordList:
     import tomllib
+    from importlib import resources
 
     vague: set[str] = set()
     placeholders: set[str] = set()
@@ -159,6 +159,8 @@ def word_list(languages: tuple[str, ...]) -> WordList:
 
 
 def available_languages() -> list[str]:
+    from importlib import resources
+
     return sorted(p.name[:-5] for p in resources.files("alttext.wordlists").iterdir() if p.name.endswith(".toml"))
 
 
