@@ -44,3 +44,14 @@ INTERRUPTED = "alttext: interrupted"
 
 def plural(n: int, word: str) -> str:
     return word if n == 1 else word + "s"
+
+IMG_EMPTY = "{name}: empty file, not an image"
+IMG_TOO_LARGE = "{name}: {size} bytes is over the image size limit ({limit} bytes)"
+IMG_UNREADABLE = "{name}: cannot read: {reason}"
+IMG_UNKNOWN = "{name}: not an image format Pillow can read"
+IMG_CORRUPT = "{name}: corrupt or truncated image ({reason})"
+IMG_BOMB = "{name}: {width}x{height} pixels is over the limit of {limit} pixels (a decompression bomb?); not decoded"
+IMG_BOMB_PIL = "{name}: refused as a decompression bomb"
+IMG_SVG_ENTITIES = "{name}: SVG declares XML entities; refused (entity expansion can exhaust memory)"
+IMG_SVG_INVALID = "{name}: not valid SVG: {reason}"
+IMG_SVG_NO_TEXT = "{name}: SVG has no <title>, <desc> or <text> to describe it; it needs a human description"
