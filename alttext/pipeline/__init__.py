@@ -1,0 +1,1 @@
+"""The describe pipeline: image -> caption -> blind-reader editor prompt -> writer -> cleaning."""
