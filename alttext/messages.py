@@ -55,3 +55,8 @@ IMG_BOMB_PIL = "{name}: refused as a decompression bomb"
 IMG_SVG_ENTITIES = "{name}: SVG declares XML entities; refused (entity expansion can exhaust memory)"
 IMG_SVG_INVALID = "{name}: not valid SVG: {reason}"
 IMG_SVG_NO_TEXT = "{name}: SVG has no <title>, <desc> or <text> to describe it; it needs a human description"
+
+MODEL_LOAD = (
+    "alttext: error: cannot load the {role} model {model!r}: {reason}. Download it ahead of time "
+    "(huggingface-cli download {model}) or set {key} = \"/path/to/local/folder\" in [tool.alttext]"
+)
