@@ -60,3 +60,10 @@ MODEL_LOAD = (
     "alttext: error: cannot load the {role} model {model!r}: {reason}. Download it ahead of time "
     "(huggingface-cli download {model}) or set {key} = \"/path/to/local/folder\" in [tool.alttext]"
 )
+
+WRITER_CONNECT = "alttext: error: cannot connect to {base_url}: is the server running? ({reason})"
+WRITER_TIMEOUT = "alttext: error: {base_url} did not answer within {timeout:g} s; raise `timeout` or lower `concurrency`"
+WRITER_UNAUTHORIZED = "alttext: error: {base_url} refused the API key (401); set ALTTEXT_API_KEY or OPENAI_API_KEY"
+WRITER_NOT_FOUND = "alttext: error: {url} was not found (404); give the server's OpenAI base URL, which usually ends in /v1"
+WRITER_UNKNOWN_MODEL = "alttext: error: {base_url} has no model {model!r}; it offers: {models}"
+WRITER_FAILED = "alttext: error: {base_url} failed: {reason}"
