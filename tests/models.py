@@ -34,3 +34,23 @@ def tiny_blip(folder: str) -> str:
     processor.save_pretrained(folder)
     os.remove(vocab)  # the saved tokenizer files carry it
     return folder
+
+
+def tiny_qwen3(folder: str, tokenizer_dir: str) -> str:
+    """Qwen3's architecture, shrunk, with the real Qwen3 tokenizer and chat template."""
+    import json
+
+    import torch
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    with open(os.path.join(tokenizer_dir, "config.json"), encoding="utf-8") as f:
+        real = json.load(f)
+    config = Qwen3Config(
+        vocab_size=real["vocab_size"], hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=4096,
+        bos_token_id=real["bos_token_id"], eos_token_id=real["eos_token_id"], tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    Qwen3ForCausalLM(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(folder)
+    return folder

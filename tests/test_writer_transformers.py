@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from alttext.pipeline.caption import ModelLoadError  # noqa: E402
+from alttext.pipeline.prompt import Context, Facts, build_messages  # noqa: E402
+from alttext.pipeline.writer_transformers import TransformersWriter, seed_for  # noqa: E402
+from tests.conftest import REPO  # noqa: E402
+from tests.models import tiny_qwen3  # noqa: E402
+
+QWEN3 = os.path.join(os.path.dirname(REPO), "shared", "models", "qwen3-0.6b")
+pytestmark = pytest.mark.skipif(not os.path.isdir(QWEN3), reason=f"{QWEN3} not found")
+
+
+@pytest.fixture(scope="module")
+def qwen(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return tiny_qwen3(str(tmp_path_factory.mktemp("qwen3")), QWEN3)
+
+
+def _conversations() -> list[list[dict[str, str]]]:
+    captions = ["a dog on grass", "a red door in a white wall with a brass handle on the left side", "a cat"]
+    return [build_messages(Facts(c), Context(), "en") for c in captions]
+
+
+def test_prompt_is_the_chat_template_with_thinking_off(qwen: str) -> None:
+    writer = TransformersWriter(qwen, device="cpu")
+    text = writer.prompt_text(_conversations()[0])
+    assert text.startswith("<|im_start|>system\nYou are a photo-magazine editor")
+    assert text.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+
+
+def test_batches_are_left_padded(qwen: str) -> None:
+    writer = TransformersWriter(qwen, device="cpu")
+    enc = writer.encode(_conversations())
+    assert writer.tokenizer.padding_side == "left"
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    assert len({int(row[-1]) for row in ids}) == 1  # every prompt ends flush right
+    assert mask[:, -1].all() and not mask[:, 0].all()  # the padding is on the left
+
+
+def test_one_answer_per_conversation_seeded_and_bounded(qwen: str) -> None:
+    writer = TransformersWriter(qwen, device="cpu", batch_size=2, max_new_tokens=5)
+    seeds = [seed_for("ab" * 32), seed_for("cd" * 32), seed_for("ef" * 32)]
+    first = writer.write(_conversations(), seeds)
+    assert len(first) == 3 and all(isinstance(t, str) for t in first)
+    assert writer.write(_conversations(), seeds) == first  # a rerun gives the same text
+    lengths = [len(writer.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in first]
+    assert all(n <= 5 for n in lengths)
+    assert writer.write([], []) == []
+
+
+def test_loaded_once(qwen: str) -> None:
+    writer = TransformersWriter(qwen, device="cpu", max_new_tokens=2)
+    writer.write(_conversations()[:1], [1])
+    model = writer._model
+    writer.write(_conversations()[:1], [1])
+    assert writer._model is model
+
+
+def test_seed_from_image_hash() -> None:
+    assert seed_for("0000000f" + "0" * 56) == 15
+
+
+def test_missing_model_says_how_to_get_it(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    missing = os.path.join(str(tmp_path), "nothing-here")
+    with pytest.raises(ModelLoadError, match=r"^alttext: error: cannot load the writer model .*writer_model = "):
+        TransformersWriter(missing, device="cpu").load()
