@@ -95,6 +95,31 @@ def _engines(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(value.items())
 
 
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _seconds(value: Any) -> float:
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected a number of seconds") from None
+    if n <= 0 or isinstance(value, bool):
+        raise ValueError("expected a number of seconds > 0")
+    return n
+
+
 # Every key the configuration file accepts, with the function that validates it.
 KEYS: dict[str, Callable[[Any], Any]] = {
     "include": _str_list,
@@ -107,6 +132,17 @@ KEYS: dict[str, Callable[[Any], Any]] = {
     "jobs": _non_negative_int,
     "engine": _engine,
     "engines": _engines,
+    "captioner": _text,
+    "backend": _choice("transformers", "openai", "none"),
+    "writer_model": _text,
+    "base_url": _text,
+    "language": _choice("en", "zh", "auto"),
+    "length": _non_negative_int,
+    "device": _choice("auto", "cpu", "cuda", "mps"),
+    "batch_size": _positive_int,
+    "concurrency": _positive_int,
+    "timeout": _seconds,
+    "retries": _non_negative_int,
 }
 
 

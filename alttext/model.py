@@ -73,5 +73,17 @@ class Settings:
     jobs: int = 0
     engine: str = "auto"
     engines: tuple[tuple[str, str], ...] = ()  # (glob, engine), first match wins
+    # The describe pipeline.
+    captioner: str = "Salesforce/blip-image-captioning-base"
+    backend: str = "transformers"  # transformers | openai | none
+    writer_model: str = "Qwen/Qwen3-0.6B"
+    base_url: str = "http://localhost:8000/v1"
+    language: str = "en"  # en | zh | auto
+    length: int = 0  # target characters; 0: the language's default
+    device: str = "auto"
+    batch_size: int = 8
+    concurrency: int = 4
+    timeout: float = 60.0
+    retries: int = 2
     root: str = "."
     config_file: str | None = None

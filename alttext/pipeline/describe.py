@@ -1,0 +1,212 @@
+"""describe(images, contexts, settings) -> one Description per image, in order, batched.
+
+image -> caption (BLIP; an SVG's own text) -> elements check (a second, conditional caption only
+where an element is missing) -> blind-reader editor prompt -> writer -> clean -> lint -> one
+retry that names the broken rules -> drop the offending sentences, or fall back to the caption.
+Anything the pipeline had to repair is marked ``needs_review``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from alttext.images import ImageError, LoadedImage, load_image_file
+from alttext.model import Settings
+from alttext.pipeline import clean as cleaning
+from alttext.pipeline.elements import combined
+from alttext.pipeline.prompt import PROMPT_VERSION, Context, Facts, budget, build_messages, resolve_language
+
+# BLIP continues this text: a second description that often names the place or the action.
+SECOND_PASS_PROMPT = "a picture of"
+
+
+class Writer(Protocol):
+    def write(self, conversations: Sequence[Sequence[dict[str, str]]], seeds: Sequence[int | None]) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Description:
+    image: str
+    text: str  # the alt text ('' when the image could not be described)
+    caption: str  # the base caption, or the SVG's text
+    backend: str
+    captioner: str
+    writer_model: str
+    prompt_version: str
+    language: str
+    lint: tuple[str, ...] = ()  # what was wrong with the writer's answers, in order
+    dropped: tuple[str, ...] = ()  # sentences removed, and why
+    needs_review: bool = False
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()}
+
+
+# Loaded models, one per configuration, kept for the life of the process (fix and watch describe
+# many batches).
+_LOADED: dict[tuple[Any, ...], Any] = {}
+
+
+def make_writer(settings: Settings) -> Writer | None:
+    if settings.backend == "none":
+        return None
+    key = ("writer", settings.backend, settings.writer_model, settings.base_url, settings.device, settings.batch_size,
+           settings.timeout, settings.retries, settings.concurrency)
+    if key not in _LOADED:
+        _LOADED[key] = _new_writer(settings)
+    return _LOADED[key]
+
+
+def _new_writer(settings: Settings) -> Writer:
+    if settings.backend == "openai":
+        from alttext.pipeline.writer_openai import OpenAISettings, OpenAIWriter
+
+        return OpenAIWriter(
+            OpenAISettings(
+                base_url=settings.base_url,
+                model=settings.writer_model,
+                timeout=settings.timeout,
+                retries=settings.retries,
+                concurrency=settings.concurrency,
+            )
+        )
+    from alttext.pipeline.writer_transformers import TransformersWriter
+
+    return TransformersWriter(settings.writer_model, device=settings.device, batch_size=settings.batch_size)
+
+
+def make_captioner(settings: Settings) -> Any:
+    from alttext.pipeline.caption import Captioner
+
+    key = ("captioner", settings.captioner, settings.device, settings.batch_size)
+    if key not in _LOADED:
+        _LOADED[key] = Captioner(settings.captioner, device=settings.device, batch_size=settings.batch_size)
+    return _LOADED[key]
+
+
+def describe(
+    images: Sequence[str],
+    contexts: Sequence[Context] | None,
+    settings: Settings,
+    *,
+    page_languages: Sequence[str] | None = None,
+    captioner: Any = None,
+    writer: Writer | None = None,
+) -> list[Description]:
+    """Describe image files. ``captioner``/``writer`` default to the ones ``settings`` names."""
+    contexts = list(contexts) if contexts is not None else [Context()] * len(images)
+    page_languages = list(page_languages) if page_languages is not None else [""] * len(images)
+    writer_model = "" if settings.backend == "none" else settings.writer_model
+    started = time.perf_counter()
+
+    loaded: list[LoadedImage | None] = []
+    errors: list[str | None] = []
+    for path in images:
+        try:
+            loaded.append(load_image_file(path))
+            errors.append(None)
+        except ImageError as exc:
+            loaded.append(None)
+            errors.append(str(exc))
+
+    # Captions: raster images in batches; an SVG's text is its caption.
+    captions = [" ".join(im.svg_text) if im is not None and im.svg_text else "" for im in loaded]
+    raster = [i for i, im in enumerate(loaded) if im is not None and im.image is not None]
+    details: list[list[str]] = [list(im.svg_text[1:]) if im is not None and im.svg_text else [] for im in loaded]
+    if raster:
+        captioner = captioner or make_captioner(settings)
+        for i, text in zip(raster, captioner.caption([loaded[i].image for i in raster])):  # type: ignore[union-attr]
+            captions[i] = text
+    languages = [resolve_language(settings.language, page_languages[i]) for i in range(len(images))]
+
+    # Elements the caption leaves out: a second caption, then authored text, may supply them.
+    # Captions are English (BLIP); authored text is in the page's language.
+    def missing(i: int) -> tuple[str, ...]:
+        machine = combined([captions[i], *details[i]], "en")
+        authored = combined([contexts[i].figcaption, contexts[i].title_attribute], languages[i])
+        return tuple(m for m in machine.missing() if m in authored.missing())
+
+    needs_second = [i for i in raster if missing(i)]
+    if needs_second:
+        for i, text in zip(needs_second, captioner.caption([loaded[i].image for i in needs_second], prompt=SECOND_PASS_PROMPT)):  # type: ignore[union-attr]
+            if text and text != captions[i]:
+                details[i].append(text)
+    caption_s = time.perf_counter() - started
+
+    results: list[Description | None] = [None] * len(images)
+    todo = []
+    for i, path in enumerate(images):
+        base = dict(
+            image=path, caption=captions[i], backend=settings.backend, captioner=settings.captioner,
+            writer_model=writer_model, prompt_version=PROMPT_VERSION, language=languages[i],
+        )
+        if errors[i] is not None:
+            results[i] = Description(text="", needs_review=True, error=errors[i], **base)
+        elif settings.backend == "none":
+            b = budget(languages[i], settings.length or None)
+            text = cleaning.clean(captions[i], languages[i], b.maximum)
+            results[i] = Description(text=text, **base)
+        else:
+            todo.append((i, base))
+
+    if todo:
+        writer = writer or make_writer(settings)
+        assert writer is not None
+        facts = {i: Facts(captions[i], tuple(details[i]), missing(i)) for i, _ in todo}
+        _write(todo, facts, contexts, languages, images, loaded, settings, writer, results)
+    total = time.perf_counter() - started
+    out = []
+    for r in results:
+        assert r is not None
+        out.append(Description(**{**vars(r), "timings": {"caption_s": round(caption_s, 3), "total_s": round(total, 3)}}))
+    return out
+
+
+def _write(todo, facts, contexts, languages, images, loaded, settings, writer, results) -> None:  # type: ignore[no-untyped-def]
+    from alttext.pipeline.writer_transformers import seed_for
+
+    def conversation(i: int, feedback: tuple[str, ...] = ()) -> list[dict[str, str]]:
+        return build_messages(facts[i], contexts[i], languages[i], settings.length or None, feedback)
+
+    seeds = {i: seed_for(loaded[i].sha256) for i, _ in todo}
+    answers = writer.write([conversation(i) for i, _ in todo], [seeds[i] for i, _ in todo])
+    state = {}
+    for (i, _), raw in zip(todo, answers):
+        b = budget(languages[i], settings.length or None)
+        text = cleaning.clean(raw, languages[i], b.maximum)
+        state[i] = (text, cleaning.lint(text, languages[i], b.minimum, b.maximum) if text else [cleaning.LintFinding("empty", "no text", -1)])
+
+    retry = [i for i, _ in todo if state[i][1]]
+    if retry:
+        again = writer.write([conversation(i, tuple(str(f) for f in state[i][1])) for i in retry], [seeds[i] + 1 for i in retry])
+        for i, raw in zip(retry, again):
+            b = budget(languages[i], settings.length or None)
+            text = cleaning.clean(raw, languages[i], b.maximum)
+            first = state[i][1]
+            findings = cleaning.lint(text, languages[i], b.minimum, b.maximum) if text else [cleaning.LintFinding("empty", "no text", -1)]
+            state[i] = (text, findings, first)
+
+    for i, base in todo:
+        text, findings, *history = state[i]
+        lint_log = tuple(str(f) for f in (history[0] if history else []))
+        if not findings:
+            results[i] = Description(text=text, lint=lint_log, needs_review=bool(lint_log), **base)
+            continue
+        lint_log += tuple(str(f) for f in findings)
+        why = {f.sentence: str(f) for f in findings if f.sentence >= 0}
+        rest = cleaning.drop_sentences(text, languages[i], findings) if why else text
+        if rest and all(f.rule != "empty" for f in findings):
+            # The rest stands: keep it without the sentences that broke a rule (a length finding
+            # alone keeps the text as it is, for a person to review).
+            sentences = cleaning.sentences(text, languages[i])
+            dropped = tuple(f"{s} ({why[k]})" for k, s in enumerate(sentences) if k in why)
+            results[i] = Description(text=rest, lint=lint_log, dropped=dropped, needs_review=True, **base)
+        else:
+            b = budget(languages[i], settings.length or None)
+            fallback = cleaning.clean(facts[i].caption, languages[i], b.maximum)
+            results[i] = Description(text=fallback, lint=lint_log, dropped=(text,) if text else (), needs_review=True, **base)

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from alttext.model import Settings
+from alttext.pipeline.describe import SECOND_PASS_PROMPT, describe
+from alttext.pipeline.prompt import PROMPT_VERSION, Context
+from tests.conftest import FIXTURES
+
+IMG = os.path.join(FIXTURES, "site", "img")
+MEADOW, CHART, LOGO = os.path.join(IMG, "meadow.jpg"), os.path.join(IMG, "bar-chart.png"), os.path.join(IMG, "logo.svg")
+
+
+class ScriptedCaptioner:
+    """Deterministic test captioner: a caption per call, recording what it was asked."""
+
+    def __init__(self, captions: list[str], second: list[str] | None = None) -> None:
+        self.captions, self.second = captions, second or captions
+        self.calls: list[tuple[int, str | None]] = []
+
+    def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
+        self.calls.append((len(images), prompt))
+        source = self.second if prompt else self.captions
+        return [source[k % len(source)] for k in range(len(images))]
+
+
+class ScriptedWriter:
+    """Deterministic test writer: answers in order, recording every conversation."""
+
+    def __init__(self, *rounds: list[str]) -> None:
+        self.rounds = list(rounds)
+        self.seen: list[list[list[dict[str, str]]]] = []
+        self.seeds: list[list[int | None]] = []
+
+    def write(self, conversations: Sequence[Sequence[dict[str, str]]], seeds: Sequence[int | None]) -> list[str]:
+        self.seen.append([list(c) for c in conversations])
+        self.seeds.append(list(seeds))
+        return self.rounds.pop(0)[: len(conversations)]
+
+
+# A 60-character target: answers between 30 and 90 characters pass the length lint.
+SETTINGS = dataclasses.replace(Settings(), backend="openai", writer_model="qwen3-0.6b", length=60)
+
+
+def test_good_answer_passes_through() -> None:
+    captioner = ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"])
+    writer = ScriptedWriter(["<think>ok</think>A green meadow lies below a blue sky. A yellow sun is in the upper right."])
+    [d] = describe([MEADOW], [Context(heading="Summer")], SETTINGS, captioner=captioner, writer=writer)
+    assert d.text == "A green meadow lies below a blue sky. A yellow sun is in the upper right."
+    assert (d.caption, d.needs_review, d.error, d.lint, d.prompt_version) == (captioner.captions[0], False, None, (), PROMPT_VERSION)
+    assert (d.backend, d.writer_model, d.captioner, d.language) == ("openai", "qwen3-0.6b", SETTINGS.captioner, "en")
+    user = writer.seen[0][0][1]["content"]
+    assert "VISION_START\na meadow under a blue sky with a yellow sun\nVISION_END" in user and "Nearest heading: Summer" in user
+    assert captioner.calls == [(1, None)]  # subject, scene and state all given: no second pass
+
+
+def test_missing_elements_get_a_second_caption_then_are_stated_unknown() -> None:
+    captioner = ScriptedCaptioner(["a red door"], second=["a red door"])
+    writer = ScriptedWriter(["A red door is shown closed, painted in a deep red colour tone."])
+    describe([CHART], None, SETTINGS, captioner=captioner, writer=writer)
+    assert captioner.calls == [(1, None), (1, SECOND_PASS_PROMPT)]
+    assert "Not known from the picture (say nothing about it): where it is" in writer.seen[0][0][1]["content"]
+
+
+def test_authored_figcaption_supplies_the_scene() -> None:
+    captioner = ScriptedCaptioner(["a red door"])
+    writer = ScriptedWriter(["A red door in a white wall of a house, seen from the front."])
+    describe([CHART], [Context(figcaption="The door of the house on the street")], SETTINGS, captioner=captioner, writer=writer)
+    assert captioner.calls == [(1, None)]
+    assert "Not known" not in writer.seen[0][0][1]["content"]
+
+
+def test_lint_retry_names_the_broken_rule() -> None:
+    captioner = ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"])
+    writer = ScriptedWriter(
+        ["A beautiful meadow lies under a blue sky, with a yellow sun high up in it."],
+        ["A green meadow lies under a blue sky, with a yellow sun high up in it."],
+    )
+    [d] = describe([MEADOW], None, SETTINGS, captioner=captioner, writer=writer)
+    assert d.text == "A green meadow lies under a blue sky, with a yellow sun high up in it."
+    assert d.lint == ("subjective: beautiful",) and d.needs_review
+    assert "- subjective: beautiful" in writer.seen[1][0][1]["content"]
+    assert writer.seeds[1][0] == writer.seeds[0][0] + 1  # a new draw, still reproducible
+
+
+def test_still_broken_drops_the_sentence() -> None:
+    captioner = ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"])
+    bad = "A meadow under a blue sky. The scene is breathtaking."
+    writer = ScriptedWriter([bad], [bad])
+    [d] = describe([MEADOW], None, SETTINGS, captioner=captioner, writer=writer)
+    assert d.text == "A meadow under a blue sky."
+    assert d.dropped == ("The scene is breathtaking. (subjective: breathtaking)",) and d.needs_review
+    assert d.lint == ("subjective: breathtaking", "subjective: breathtaking")
+
+
+def test_nothing_usable_falls_back_to_the_caption() -> None:
+    captioner = ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"])
+    writer = ScriptedWriter(["<think>I cannot"], ["<think>still thinking"])
+    [d] = describe([MEADOW], None, SETTINGS, captioner=captioner, writer=writer)
+    assert d.text == "A meadow under a blue sky with a yellow sun." and d.needs_review
+
+
+def test_svg_text_is_the_caption_and_broken_images_are_reported(tmp_path: os.PathLike[str]) -> None:
+    broken = os.path.join(str(tmp_path), "broken.png")
+    with open(broken, "wb") as f:
+        f.write(b"not a png")
+    captioner = ScriptedCaptioner(["a bar chart with four bars"])
+    writer = ScriptedWriter(["A green leaf sits inside a white circle with a black outline.", "Four bars of a chart rise and fall from left to right."])
+    logo, bad, chart = describe([LOGO, broken, CHART], None, SETTINGS, captioner=captioner, writer=writer)
+    assert logo.caption == "A green leaf inside a white circle" and logo.text.startswith("A green leaf")
+    assert (bad.text, bad.needs_review, bad.error) == ("", True, f"{broken}: not an image format Pillow can read")
+    assert chart.caption == "a bar chart with four bars"
+    assert captioner.calls[0] == (1, None)  # only the raster image went to the captioner
+
+
+def test_none_backend_is_the_cleaned_caption() -> None:
+    captioner = ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"])
+    [d] = describe([MEADOW], None, dataclasses.replace(Settings(), backend="none"), captioner=captioner)
+    assert (d.text, d.writer_model, d.backend) == ("A meadow under a blue sky with a yellow sun.", "", "none")
+
+
+def test_language_auto_follows_the_page() -> None:
+    captioner = ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"])
+    answer = "一片绿色的草地在蓝色的天空下面。天空的右上方有一个黄色的太阳，周围没有云。"
+    writer = ScriptedWriter([answer])
+    settings = dataclasses.replace(SETTINGS, language="auto")
+    [d] = describe([MEADOW], None, settings, page_languages=["zh-CN"], captioner=captioner, writer=writer)
+    assert d.language == "zh" and d.text == answer and not d.needs_review
+    assert writer.seen[0][0][0]["content"].startswith("Core instruction:")
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    pytest.importorskip("torch")
+    from tests.models import tiny_blip, tiny_qwen3
+
+    qwen3 = os.path.join(os.path.dirname(os.path.dirname(FIXTURES)), "shared", "models", "qwen3-0.6b")
+    if not os.path.isdir(qwen3):
+        pytest.skip("shared Qwen3 tokenizer not found")
+    return tiny_blip(str(tmp_path_factory.mktemp("blip"))), tiny_qwen3(str(tmp_path_factory.mktemp("qwen")), qwen3)
+
+
+def test_end_to_end_with_tiny_models(tiny_models: tuple[str, str]) -> None:
+    blip, qwen = tiny_models
+    settings = dataclasses.replace(Settings(), captioner=blip, writer_model=qwen, backend="transformers", device="cpu", batch_size=2)
+    results = describe([MEADOW, CHART, MEADOW], None, settings)
+    assert [d.image for d in results] == [MEADOW, CHART, MEADOW]
+    assert results[0].caption == results[2].caption  # greedy captions
+    assert describe([MEADOW, CHART, MEADOW], None, settings) == results  # seeded: a rerun gives the same text
+    from alttext.pipeline.describe import make_captioner, make_writer
+
+    assert make_captioner(settings) is make_captioner(settings) and make_writer(settings) is make_writer(settings)
+    for d in results:
+        assert d.error is None and d.caption and d.text  # random weights: never empty, always a sentence
+        assert d.text[-1] in ".!?" and "\n" not in d.text
