@@ -37,7 +37,51 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary line")
     check.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="processes to use (default: one per CPU)")
     check.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
+    describe = commands.add_parser("describe", help="write alt text for image files (loads the models)")
+    describe.add_argument("images", nargs="+", metavar="IMAGE")
+    describe.add_argument("--context", metavar="TEXT", help="text around the image on its page (helps choose what matters)")
+    describe.add_argument("--format", choices=("text", "json"), default="text")
+    describe.add_argument("--backend", choices=("transformers", "openai", "none"), default=None)
+    describe.add_argument("--model", dest="writer_model", metavar="ID", help="writer model: hub id, local folder, or the server's model name")
+    describe.add_argument("--base-url", dest="base_url", metavar="URL", help="OpenAI-compatible server, with or without /v1")
+    describe.add_argument("--captioner", metavar="ID", help="BLIP model: hub id or local folder")
+    describe.add_argument("--language", choices=("en", "zh", "auto"), default=None)
+    describe.add_argument("--length", type=int, default=None, metavar="N", help="target length in characters")
+    describe.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
+    describe.add_argument("--batch-size", dest="batch_size", type=int, default=None, metavar="N")
+    describe.add_argument("--config", metavar="FILE")
     return parser
+
+
+def _describe(args: argparse.Namespace) -> int:
+    import json
+
+    from alttext.config import ConfigError, load_settings
+
+    keys = ("backend", "writer_model", "base_url", "captioner", "language", "length", "device", "batch_size")
+    try:
+        settings = load_settings({k: getattr(args, k) for k in keys}, config_path=args.config)
+    except ConfigError as exc:
+        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
+        return EXIT_ERROR
+    from alttext.pipeline.caption import ModelLoadError
+    from alttext.pipeline.describe import describe
+    from alttext.pipeline.prompt import Context
+    from alttext.pipeline.writer_openai import WriterError
+
+    try:
+        results = describe(args.images, [Context(sentence=args.context or "")] * len(args.images), settings)
+    except (ModelLoadError, WriterError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    if args.format == "json":
+        print(json.dumps([d.as_dict() for d in results], indent=2, ensure_ascii=False))
+    for d in results:
+        if d.error:
+            print(d.error, file=sys.stderr)
+        elif args.format == "text":
+            print(f"{d.image}: {d.text}")
+    return EXIT_FINDINGS if any(d.error for d in results) else EXIT_CLEAN
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -71,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "describe":
+            return _describe(args)
         parser.print_help()
         return EXIT_CLEAN
     except KeyboardInterrupt:

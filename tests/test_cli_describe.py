@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from alttext.cli import main
+from tests.conftest import FIXTURES
+from tests.openai_server import Script, serve
+
+MEADOW = os.path.join(FIXTURES, "site", "img", "meadow.jpg")
+LOGO = os.path.join(FIXTURES, "site", "img", "logo.svg")
+
+
+@pytest.fixture(scope="module")
+def blip(tmp_path_factory: pytest.TempPathFactory) -> str:
+    pytest.importorskip("torch")
+    from tests.models import tiny_blip
+
+    return tiny_blip(str(tmp_path_factory.mktemp("blip")))
+
+
+def test_describe_through_an_openai_server(blip: str, capsys: pytest.CaptureFixture[str], tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    answer = "A green meadow lies under a blue sky, and a yellow sun shines in the upper right corner."
+    script = Script(replies=[(200, answer, 0.0)])
+    with serve(script) as url:
+        rc = main(["describe", MEADOW, LOGO, "--backend", "openai", "--base-url", url, "--model", "qwen3-0.6b",
+                   "--captioner", blip, "--context", "Our summer trip", "--device", "cpu"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0 and out == [f"{MEADOW}: {answer}", f"{LOGO}: {answer}"]
+    assert all(r["body"]["model"] == "qwen3-0.6b" for r in script.requests)
+    assert any("Our summer trip" in r["body"]["messages"][1]["content"] for r in script.requests)
+
+
+def test_describe_json_and_none_backend(blip: str, capsys: pytest.CaptureFixture[str], tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["describe", LOGO, "--backend", "none", "--captioner", blip, "--format", "json"]) == 0
+    [record] = json.loads(capsys.readouterr().out)
+    assert record["text"] == "A green leaf inside a white circle." and record["backend"] == "none"
+    assert set(record) >= {"image", "text", "caption", "backend", "captioner", "writer_model", "prompt_version", "lint", "needs_review", "timings"}
+
+
+def test_broken_image_is_one_line_and_exit_one(blip: str, capsys: pytest.CaptureFixture[str], tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open("empty.png", "wb"):
+        pass
+    assert main(["describe", "empty.png", LOGO, "--backend", "none", "--captioner", blip]) == 1
+    out, err = capsys.readouterr()
+    assert err == "empty.png: empty file, not an image\n" and out.startswith(f"{LOGO}: ")
+
+
+def test_unusable_backend_exits_two(blip: str, capsys: pytest.CaptureFixture[str], tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["describe", MEADOW, "--backend", "none", "--captioner", os.path.join(str(tmp_path), "missing")]) == 2
+    assert capsys.readouterr().err.startswith("alttext: error: cannot load the captioner model ")
