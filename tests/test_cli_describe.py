@@ -56,3 +56,16 @@ def test_unusable_backend_exits_two(blip: str, capsys: pytest.CaptureFixture[str
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["describe", MEADOW, "--backend", "none", "--captioner", os.path.join(str(tmp_path), "missing")]) == 2
     assert capsys.readouterr().err.startswith("alttext: error: cannot load the captioner model ")
+
+
+def test_describe_in_process(blip: str, capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.models import tiny_qwen3
+
+    qwen3 = os.path.join(os.path.dirname(os.path.dirname(FIXTURES)), "shared", "models", "qwen3-0.6b")
+    if not os.path.isdir(qwen3):
+        pytest.skip("shared Qwen3 tokenizer not found")
+    writer = tiny_qwen3(str(tmp_path_factory.mktemp("qwen")), qwen3)
+    rc = main(["describe", MEADOW, "--backend", "transformers", "--model", writer, "--captioner", blip, "--device", "cpu", "--format", "json"])
+    [record] = json.loads(capsys.readouterr().out)
+    assert rc == 0 and record["backend"] == "transformers" and record["writer_model"] == writer
+    assert record["text"] and record["caption"]  # random weights: mechanics only

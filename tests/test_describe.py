@@ -67,7 +67,7 @@ def test_missing_elements_get_a_second_caption_then_are_stated_unknown() -> None
     assert "Not known from the picture (say nothing about it): where it is" in writer.seen[0][0][1]["content"]
 
 
-def test_authored_figcaption_supplies_the_scene() -> None:
+def test_page_context_supplies_the_scene() -> None:
     captioner = ScriptedCaptioner(["a red door"])
     writer = ScriptedWriter(["A red door in a white wall of a house, seen from the front."])
     describe([CHART], [Context(figcaption="The door of the house on the street")], SETTINGS, captioner=captioner, writer=writer)

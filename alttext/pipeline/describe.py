@@ -124,12 +124,12 @@ def describe(
             captions[i] = text
     languages = [resolve_language(settings.language, page_languages[i]) for i in range(len(images))]
 
-    # Elements the caption leaves out: a second caption, then authored text, may supply them.
-    # Captions are English (BLIP); authored text is in the page's language.
+    # Elements the caption leaves out: a second caption, then the page context, may supply them.
+    # Captions are English (BLIP); the page is in its own language.
     def missing(i: int) -> tuple[str, ...]:
         machine = combined([captions[i], *details[i]], "en")
-        authored = combined([contexts[i].figcaption, contexts[i].title_attribute], languages[i])
-        return tuple(m for m in machine.missing() if m in authored.missing())
+        page = combined([value for _, value in contexts[i].items()], languages[i])
+        return tuple(m for m in machine.missing() if m in page.missing())
 
     needs_second = [i for i in raster if missing(i)]
     if needs_second:
