@@ -71,3 +71,11 @@ def test_missing_model_says_how_to_get_it(tmp_path: os.PathLike[str], monkeypatc
     missing = os.path.join(str(tmp_path), "nothing-here")
     with pytest.raises(ModelLoadError, match=r"^alttext: error: cannot load the writer model .*writer_model = "):
         TransformersWriter(missing, device="cpu").load()
+
+
+def test_exact_prompt_text_is_the_golden(qwen: str) -> None:
+    from tests.test_prompt import CONTEXT, FACTS, GOLDEN
+
+    with open(os.path.join(GOLDEN, "prompt-en.qwen3.txt"), encoding="utf-8") as f:
+        golden = f.read()
+    assert TransformersWriter(qwen, device="cpu").prompt_text(build_messages(FACTS, CONTEXT, "en")) == golden

@@ -139,7 +139,7 @@ def describe(
     caption_s = time.perf_counter() - started
 
     results: list[Description | None] = [None] * len(images)
-    todo = []
+    todo: list[tuple[int, dict[str, Any]]] = []
     for i, path in enumerate(images):
         base = dict(
             image=path, caption=captions[i], backend=settings.backend, captioner=settings.captioner,
@@ -158,7 +158,7 @@ def describe(
         writer = writer or make_writer(settings)
         assert writer is not None
         facts = {i: Facts(captions[i], tuple(details[i]), missing(i)) for i, _ in todo}
-        _write(todo, facts, contexts, languages, images, loaded, settings, writer, results)
+        _write(todo, facts, contexts, languages, loaded, settings, writer, results)
     total = time.perf_counter() - started
     out = []
     for r in results:
@@ -167,37 +167,51 @@ def describe(
     return out
 
 
-def _write(todo, facts, contexts, languages, images, loaded, settings, writer, results) -> None:  # type: ignore[no-untyped-def]
+def _judge(raw: str, language: str, settings: Settings) -> tuple[str, list[cleaning.LintFinding]]:
+    """The cleaned answer and what is wrong with it."""
+    b = budget(language, settings.length or None)
+    text = cleaning.clean(raw, language, b.maximum)
+    if not text:
+        return text, [cleaning.LintFinding("empty", "no text", -1)]
+    return text, cleaning.lint(text, language, b.minimum, b.maximum)
+
+
+def _write(
+    todo: list[tuple[int, dict[str, Any]]],
+    facts: dict[int, Facts],
+    contexts: list[Context],
+    languages: list[str],
+    loaded: list[LoadedImage | None],
+    settings: Settings,
+    writer: Writer,
+    results: list[Description | None],
+) -> None:
     from alttext.pipeline.writer_transformers import seed_for
 
     def conversation(i: int, feedback: tuple[str, ...] = ()) -> list[dict[str, str]]:
         return build_messages(facts[i], contexts[i], languages[i], settings.length or None, feedback)
 
-    seeds = {i: seed_for(loaded[i].sha256) for i, _ in todo}
-    answers = writer.write([conversation(i) for i, _ in todo], [seeds[i] for i, _ in todo])
-    state = {}
-    for (i, _), raw in zip(todo, answers):
-        b = budget(languages[i], settings.length or None)
-        text = cleaning.clean(raw, languages[i], b.maximum)
-        state[i] = (text, cleaning.lint(text, languages[i], b.minimum, b.maximum) if text else [cleaning.LintFinding("empty", "no text", -1)])
+    order = [i for i, _ in todo]
+    seeds = {i: seed_for(loaded[i].sha256) for i in order}  # type: ignore[union-attr]
+    answers = writer.write([conversation(i) for i in order], [seeds[i] for i in order])
+    judged = {i: _judge(raw, languages[i], settings) for i, raw in zip(order, answers)}
+    history: dict[int, tuple[str, ...]] = {i: () for i in order}
 
-    retry = [i for i, _ in todo if state[i][1]]
+    # One retry that names the broken rules, with a new (still reproducible) seed.
+    retry = [i for i in order if judged[i][1]]
     if retry:
-        again = writer.write([conversation(i, tuple(str(f) for f in state[i][1])) for i in retry], [seeds[i] + 1 for i in retry])
+        feedback = {i: tuple(str(f) for f in judged[i][1]) for i in retry}
+        again = writer.write([conversation(i, feedback[i]) for i in retry], [seeds[i] + 1 for i in retry])
         for i, raw in zip(retry, again):
-            b = budget(languages[i], settings.length or None)
-            text = cleaning.clean(raw, languages[i], b.maximum)
-            first = state[i][1]
-            findings = cleaning.lint(text, languages[i], b.minimum, b.maximum) if text else [cleaning.LintFinding("empty", "no text", -1)]
-            state[i] = (text, findings, first)
+            history[i] = feedback[i]
+            judged[i] = _judge(raw, languages[i], settings)
 
     for i, base in todo:
-        text, findings, *history = state[i]
-        lint_log = tuple(str(f) for f in (history[0] if history else []))
+        text, findings = judged[i]
+        lint_log = history[i] + tuple(str(f) for f in findings)
         if not findings:
-            results[i] = Description(text=text, lint=lint_log, needs_review=bool(lint_log), **base)
+            results[i] = Description(text=text, lint=lint_log, **base)
             continue
-        lint_log += tuple(str(f) for f in findings)
         why = {f.sentence: str(f) for f in findings if f.sentence >= 0}
         rest = cleaning.drop_sentences(text, languages[i], findings) if why else text
         if rest and all(f.rule != "empty" for f in findings):
@@ -207,6 +221,5 @@ def _write(todo, facts, contexts, languages, images, loaded, settings, writer, r
             dropped = tuple(f"{s} ({why[k]})" for k, s in enumerate(sentences) if k in why)
             results[i] = Description(text=rest, lint=lint_log, dropped=dropped, needs_review=True, **base)
         else:
-            b = budget(languages[i], settings.length or None)
-            fallback = cleaning.clean(facts[i].caption, languages[i], b.maximum)
+            fallback = cleaning.clean(facts[i].caption, languages[i], budget(languages[i], settings.length or None).maximum)
             results[i] = Description(text=fallback, lint=lint_log, dropped=(text,) if text else (), needs_review=True, **base)
