@@ -19,6 +19,12 @@ class ModelLoadError(Exception):
     """A model that cannot be loaded; ``str()`` says how to get it."""
 
 
+def model_load_error(role: str, model: str, key: str, exc: Exception) -> ModelLoadError:
+    """One line: which model, why (transformers' first sentence), and how to get it."""
+    reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
+    return ModelLoadError(messages.MODEL_LOAD.format(role=role, model=model, reason=reason.rstrip("."), key=key))
+
+
 def pick_device(setting: str = "auto") -> str:
     import torch
 
@@ -53,11 +59,7 @@ class Captioner:
             self._processor = BlipProcessor.from_pretrained(self.model_id)
             model = BlipForConditionalGeneration.from_pretrained(self.model_id, dtype=dtype)
         except (OSError, ValueError) as exc:
-            # transformers explains at length; its first sentence says what failed.
-            reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(
-                messages.MODEL_LOAD.format(role="captioner", model=self.model_id, reason=reason.rstrip("."), key="captioner")
-            ) from None
+            raise model_load_error("captioner", self.model_id, "captioner", exc) from None
         self._model = model.to(self.device).eval()
 
     def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:

@@ -13,8 +13,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from alttext import messages
-from alttext.pipeline.caption import ModelLoadError, pick_device
+from alttext.pipeline.caption import model_load_error, pick_device
 
 DEFAULT_WRITER = "Qwen/Qwen3-0.6B"
 
@@ -61,10 +60,7 @@ class TransformersWriter:
             tokenizer = AutoTokenizer.from_pretrained(self.model_id)
             model = AutoModelForCausalLM.from_pretrained(self.model_id, dtype=dtype)
         except (OSError, ValueError) as exc:
-            reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(
-                messages.MODEL_LOAD.format(role="writer", model=self.model_id, reason=reason.rstrip("."), key="writer_model")
-            ) from None
+            raise model_load_error("writer", self.model_id, "writer_model", exc) from None
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
