@@ -30,6 +30,16 @@ def test_discovery_skips_hidden_vendored_and_virtualenvs(tmp_path: os.PathLike[s
     assert errors == []
 
 
+def test_include_selects_files_by_name_not_by_directory(tmp_path: os.PathLike[str]) -> None:
+    root = str(tmp_path)
+    for rel in ["notes.md/photo.png", "notes.md/real.md", "docs/keep.njk", "docs/skip.njk"]:
+        _write(os.path.join(root, rel), b"x")
+    files, _ = discover([root], Settings(root=root))
+    assert [os.path.relpath(f, root) for f in files] == ["notes.md/real.md"]
+    files, _ = discover([root], Settings(root=root, include=("*.md", "docs/keep.njk")))
+    assert sorted(os.path.relpath(f, root) for f in files) == ["docs/keep.njk", "notes.md/real.md"]
+
+
 EXCLUDES = [
     pytest.param(["drafts"], ["docs/a.md", "docs/b.html"], id="name-anywhere"),
     pytest.param(["docs/drafts/"], ["docs/a.md", "docs/b.html"], id="anchored-dir"),

@@ -69,8 +69,16 @@ class GlobSet:
     def __bool__(self) -> bool:
         return bool(self._anchored or self._loose)
 
+    @property
+    def anchored(self) -> bool:
+        return self._anchored is not None
+
     def match_name(self, name: str) -> bool:
         return bool(self._loose and self._loose.match(name))
+
+    def match_anchored(self, relpath: str) -> bool:
+        """Only the patterns with a ``/``, against the whole relative path."""
+        return bool(self._anchored and self._anchored.match(relpath))
 
     def match(self, relpath: str) -> bool:
         parts = relpath.split("/")
@@ -100,6 +108,7 @@ def _is_virtualenv(path: str) -> bool:
 def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[FileError]]:
     """Files to check, in a stable order, and the paths that do not exist."""
     include = GlobSet(settings.include)
+    include_anchored = include.anchored
     exclude = GlobSet(settings.exclude)
     root = os.path.abspath(settings.root)
     files: list[str] = []
@@ -126,8 +135,11 @@ def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[
                 )
                 for name in sorted(filenames):
                     path = os.path.join(dirpath, name)
-                    if include.match_name(name) or include.match(relative_path(path, root)):
-                        if not (exclude and exclude.match(relative_path(path, root))):
+                    # Include globs select files by name (or anchored path), never because a
+                    # directory on the way matches: a folder called notes.md holds no Markdown.
+                    rel = relative_path(path, root) if exclude or include_anchored else ""
+                    if include.match_name(name) or (include_anchored and include.match_anchored(rel)):
+                        if not (exclude and exclude.match(rel)):
                             walked.append(_display(path))
             for path in sorted(walked):
                 add(path)
