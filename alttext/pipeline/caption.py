@@ -6,7 +6,6 @@ in transformers 5). The model loads once, on first use, and stays on the instanc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,10 +85,3 @@ class Captioner:
                 out.append(text)
         return out
 
-
-def torch_threads() -> int:
-    """Threads for CPU inference: the CPUs this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1

@@ -8,7 +8,7 @@ from alttext import messages
 from alttext.model import Finding, Settings
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
 from alttext.scan.lines import LineIndex
-from alttext.scan.rules import weak_reason
+from alttext.scan.rules import may_hold_image, weak_reason
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".mdx"})
 
@@ -33,6 +33,8 @@ def scan_text(
     """Findings for one decoded document, in document order."""
     kind = kind or kind_of(path)
     engine = engine or ("gfm" if kind == "markdown" else "html")
+    if not may_hold_image(text, engine):
+        return ()
     index = LineIndex(text)
     events = events_of(text, kind, engine, index)
     if not events:

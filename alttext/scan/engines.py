@@ -90,12 +90,15 @@ def _inside(path: str, folder: str) -> bool:
 def detect(path: str, settings: Settings) -> str:
     """The engine for a Markdown file, or for an HTML file the templating to neutralise
     (``jekyll``, ``hugo``) or ``html``."""
+    from alttext.scan import kind_of
     from alttext.scan.files import relative_path
 
-    markdown = path.lower().endswith((".md", ".markdown", ".mdx"))
-    for pattern, engine in settings.engines:
-        if _glob(pattern).match(relative_path(path, settings.root)):
-            return engine if markdown else _html_engine(engine)
+    markdown = kind_of(path) == "markdown"
+    if settings.engines:
+        rel = relative_path(path, settings.root)
+        for pattern, engine in settings.engines:
+            if _glob(pattern).match(rel):
+                return engine if markdown else _html_engine(engine)
     if settings.engine != "auto":
         return settings.engine if markdown else _html_engine(settings.engine)
     absolute = os.path.abspath(path)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from alttext import messages
 from alttext.model import FileError, FileResult, Report, Settings
+from alttext.scan import kind_of, scan_text
 
 ALWAYS_SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages"})
 _PARALLEL_MIN_FILES = 64
@@ -176,8 +177,7 @@ def read_document(path: str, settings: Settings) -> tuple[str | None, FileError 
     except OSError as exc:
         return fail(messages.ERR_UNREADABLE, reason=exc.strerror or exc)
     if b"\x00" in data:
-        kind = "Markdown" if path.lower().endswith((".md", ".markdown", ".mdx")) else "HTML"
-        return fail(messages.ERR_BINARY, kind=kind)
+        return fail(messages.ERR_BINARY, kind="Markdown" if kind_of(path) == "markdown" else "HTML")
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     try:
@@ -187,7 +187,6 @@ def read_document(path: str, settings: Settings) -> tuple[str | None, FileError 
 
 
 def check_file(path: str, settings: Settings) -> FileResult:
-    from alttext.scan import scan_text
     from alttext.scan.engines import detect
 
     text, error = read_document(path, settings)

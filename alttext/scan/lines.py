@@ -6,7 +6,12 @@ import bisect
 import itertools
 import re
 
-_BREAK = re.compile(r"\r\n|\r|\n")
+BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines without their line breaks (what markdown-it sees after normalising)."""
+    return BREAK.split(text) if "\r" in text else text.split("\n")
 
 
 class LineIndex:
@@ -15,7 +20,7 @@ class LineIndex:
     def __init__(self, text: str) -> None:
         self.text = text
         if "\r" in text:
-            self.starts = [0] + [m.end() for m in _BREAK.finditer(text)]
+            self.starts = [0] + [m.end() for m in BREAK.finditer(text)]
         else:  # the common case, done in C
             self.starts = [0, *itertools.accumulate(len(line) + 1 for line in text.split("\n")[:-1])]
 
@@ -28,8 +33,7 @@ class LineIndex:
         return self.starts[line] + column
 
     def lines(self) -> list[str]:
-        """The lines without their line breaks (what markdown-it sees after normalising)."""
-        return _BREAK.split(self.text) if "\r" in self.text else self.text.split("\n")
+        return split_lines(self.text)
 
 
 def lf_starts(text: str) -> list[int]:

@@ -18,10 +18,9 @@ from typing import Any
 
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
 from alttext.scan.html import link_close, link_open, scan_html
-from alttext.scan.lines import LineIndex
-from alttext.scan.rules import IMAGE_TAG, markdown_verdict
+from alttext.scan.lines import BREAK, LineIndex, split_lines
+from alttext.scan.rules import IMAGE_TAG, markdown_verdict, may_hold_image
 
-_BREAK = re.compile(r"\r\n|\r|\n")
 _FRONT_MATTER_FENCES = {"---": ("---", "..."), "+++": ("+++",)}
 
 
@@ -132,7 +131,7 @@ def _align(piece: str, source: str, cursor: int | None) -> tuple[int, int] | Non
 
 
 def _reads_back(text: str, start: int, end: int, expected: str) -> bool:
-    found = _BREAK.split(text[start:end])
+    found = BREAK.split(text[start:end])
     wanted = expected.split("\n")
     if len(found) != len(wanted) or found[0] != wanted[0]:
         return False
@@ -336,14 +335,14 @@ def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "g
     ``everything`` parses every line and every inline block from its start: the chunking and the
     inline cut are optimisations, and the tests check they change nothing.
     """
-    if "![" not in text and "{{" not in text and not IMAGE_TAG.search(text):  # no image possible: no parse
+    if not may_hold_image(text, engine):
         return []
     from alttext.scan.templates import dedent_mkdocs, reveal
 
     md = parser(engine)
     index = index or LineIndex(text)
     view, events = prepare(text, engine)
-    lines = index.lines() if view is text else LineIndex(view).lines()
+    lines = split_lines(view)
     shifts = [0] * len(lines)
     if engine == "mkdocs":
         dedent_mkdocs(lines, shifts)
@@ -358,16 +357,17 @@ def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "g
     for i, token in enumerate(tokens):
         if token.map is None:
             continue
-        first = origin[token.map[0]]
-        fallback = index.offset(first, 0)
         content = token.content
+        first = origin[token.map[0]]
         if token.type == "html_block":
             if "<" in content:
+                fallback = index.offset(first, 0)
                 lmap = _LineMap(content, first, lines, shifts, index)
                 events.extend(_html_events(content, 0, view, lmap, fallback))
             continue
         if token.type != "inline" or not ("![" in content or "alttext:" in content or IMAGE_TAG.search(content)):
             continue
+        fallback = index.offset(first, 0)  # where an image whose position cannot be verified is reported
         in_cell = i > 0 and tokens[i - 1].type in ("th_open", "td_open")
         lmap = _LineMap(content, first, lines, shifts, index, row_cursor.get(first, 0) if in_cell else None)
         if in_cell:

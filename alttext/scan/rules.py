@@ -19,6 +19,12 @@ IMAGE_EXTENSION = re.compile(r"\.(?:png|jpe?g|gif|webp|svg|avif|bmp|tiff?|ico|he
 # IGNORECASE, so the pattern keeps its literal "<" prefix and the regex engine can skip between
 # candidates: this runs over every byte of every file.
 IMAGE_TAG = re.compile(r"<(?:[iI][mM][gG]|[iI][nN][pP][uU][tT]|[aA][rR][eE][aA])(?:[\s/>]|$)", re.MULTILINE)
+def may_hold_image(text: str, engine: str) -> bool:
+    """Whether a document can hold an image at all; most files without one are never parsed.
+    (A Hugo ``figure`` shortcode is an image without ``![`` or a tag.)"""
+    return "![" in text or bool(IMAGE_TAG.search(text)) or (engine == "hugo" and "{{" in text)
+
+
 MARKER = re.compile(r"^\s*alttext:\s*(decorative|ignore)\s*$", re.IGNORECASE)
 
 
@@ -97,20 +103,19 @@ def html_verdict(tag: str, attrs: list[tuple[str, str | None]]) -> tuple[Verdict
     if tag == "input":
         if (_first(attrs, "type")[1] or "").strip().lower() != "image":
             return None
-        src = _first(attrs, "src")[1] or ""
-        present, alt = _first(attrs, "alt")
-        if has_accessible_name(attrs) or is_dynamic(attrs, alt) or (alt or "").strip():
-            return Verdict(None, alt=alt), src
-        return Verdict("ALT001", messages.MISSING_INPUT.format(src=src), alt=alt), src
+        return _control_verdict(attrs, _first(attrs, "src")[1] or "", messages.MISSING_INPUT)
     if tag == "area":
         present, href = _first(attrs, "href")
-        if not present:
-            return None
-        present, alt = _first(attrs, "alt")
-        if has_accessible_name(attrs) or is_dynamic(attrs, alt) or (alt or "").strip():
-            return Verdict(None, alt=alt), href or ""
-        return Verdict("ALT001", messages.MISSING_AREA.format(src=href or ""), alt=alt), href or ""
+        return _control_verdict(attrs, href or "", messages.MISSING_AREA) if present else None
     return None
+
+
+def _control_verdict(attrs: list[tuple[str, str | None]], src: str, missing: str) -> tuple[Verdict, str]:
+    """Image buttons and map areas are never decorative: they need non-empty alt or a name."""
+    alt = _first(attrs, "alt")[1]
+    if has_accessible_name(attrs) or is_dynamic(attrs, alt) or (alt or "").strip():
+        return Verdict(None, alt=alt), src
+    return Verdict("ALT001", missing.format(src=src), alt=alt), src
 
 
 def markdown_verdict(src: str, alt: str, linked: bool = False) -> Verdict:

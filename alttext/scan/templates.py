@@ -78,7 +78,10 @@ _PARAM = re.compile(r"""([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|`([^`]*)
 
 
 def _neutralise(text: str, pattern: re.Pattern[str], spans: list[tuple[int, int, str]]) -> None:
-    """Template expressions: opaque inside quoted values and in text, blank between attributes."""
+    """Template expressions: opaque inside quoted values and in text, blank between attributes.
+
+    Sequential on purpose: each decision reads the text as the earlier ones left it (an opaque
+    value is not whitespace, a blanked tag is)."""
     masked = text
     for m in pattern.finditer(text):
         start, end = m.span()
