@@ -41,16 +41,26 @@ def _parser() -> argparse.ArgumentParser:
     describe.add_argument("images", nargs="+", metavar="IMAGE")
     describe.add_argument("--context", metavar="TEXT", help="text around the image on its page (helps choose what matters)")
     describe.add_argument("--format", choices=("text", "json"), default="text")
-    describe.add_argument("--backend", choices=("transformers", "openai", "none"), default=None)
-    describe.add_argument("--model", dest="writer_model", metavar="ID", help="writer model: hub id, local folder, or the server's model name")
-    describe.add_argument("--base-url", dest="base_url", metavar="URL", help="OpenAI-compatible server, with or without /v1")
-    describe.add_argument("--captioner", metavar="ID", help="BLIP model: hub id or local folder")
-    describe.add_argument("--language", choices=("en", "zh", "auto"), default=None)
-    describe.add_argument("--length", type=int, default=None, metavar="N", help="target length in characters")
-    describe.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
-    describe.add_argument("--batch-size", dest="batch_size", type=int, default=None, metavar="N")
+    _pipeline_options(describe)
     describe.add_argument("--config", metavar="FILE")
     return parser
+
+
+# Settings keys the pipeline options set.
+PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner", "language", "length", "device", "batch_size", "grounding")
+
+
+def _pipeline_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--backend", choices=("transformers", "openai", "none"), default=None)
+    command.add_argument("--model", dest="writer_model", metavar="ID", help="writer model: hub id, local folder, or the server's model name")
+    command.add_argument("--base-url", dest="base_url", metavar="URL", help="OpenAI-compatible server, with or without /v1")
+    command.add_argument("--captioner", metavar="ID", help="BLIP model: hub id or local folder")
+    command.add_argument("--language", choices=("en", "zh", "auto"), default=None)
+    command.add_argument("--length", type=int, default=None, metavar="N", help="target length in characters")
+    command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
+    command.add_argument("--batch-size", dest="batch_size", type=int, default=None, metavar="N")
+    command.add_argument("--grounding", choices=("strict", "lenient", "off"), default=None,
+                         help="drop (strict) or mark (lenient) sentences the caption and page do not support")
 
 
 def _describe(args: argparse.Namespace) -> int:
@@ -58,9 +68,8 @@ def _describe(args: argparse.Namespace) -> int:
 
     from alttext.config import ConfigError, load_settings
 
-    keys = ("backend", "writer_model", "base_url", "captioner", "language", "length", "device", "batch_size")
     try:
-        settings = load_settings({k: getattr(args, k) for k in keys}, config_path=args.config)
+        settings = load_settings({k: getattr(args, k) for k in PIPELINE_KEYS}, config_path=args.config)
     except ConfigError as exc:
         print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
         return EXIT_ERROR

@@ -143,6 +143,7 @@ KEYS: dict[str, Callable[[Any], Any]] = {
     "concurrency": _positive_int,
     "timeout": _seconds,
     "retries": _non_negative_int,
+    "grounding": _choice("strict", "lenient", "off"),
 }
 
 

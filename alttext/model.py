@@ -85,5 +85,6 @@ class Settings:
     concurrency: int = 4
     timeout: float = 60.0
     retries: int = 2
+    grounding: str = "strict"  # strict | lenient | off
     root: str = "."
     config_file: str | None = None

@@ -23,13 +23,19 @@ def blip(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_describe_through_an_openai_server(blip: str, capsys: pytest.CaptureFixture[str], tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    answer = "A green meadow lies under a blue sky, and a yellow sun shines in the upper right corner."
+    answer = "A green leaf is inside a white circle, in a summer scene."
     script = Script(replies=[(200, answer, 0.0)])
     with serve(script) as url:
-        rc = main(["describe", MEADOW, LOGO, "--backend", "openai", "--base-url", url, "--model", "qwen3-0.6b",
-                   "--captioner", blip, "--context", "Our summer trip", "--device", "cpu"])
-    out = capsys.readouterr().out.splitlines()
-    assert rc == 0 and out == [f"{MEADOW}: {answer}", f"{LOGO}: {answer}"]
+        args = ["describe", MEADOW, LOGO, "--backend", "openai", "--base-url", url, "--model", "qwen3-0.6b",
+                "--captioner", blip, "--context", "Our summer trip", "--device", "cpu"]
+        assert main([*args, "--grounding", "off"]) == 0
+        off = capsys.readouterr().out.splitlines()
+        assert main(args) == 0
+        strict = capsys.readouterr().out.splitlines()
+    assert off == [f"{MEADOW}: {answer}", f"{LOGO}: {answer}"]
+    # The guard: the logo's text and the page context support the answer; the random-weight
+    # captioner's meadow caption does not, so the meadow gets its caption back.
+    assert strict[1] == f"{LOGO}: {answer}" and strict[0] != off[0] and strict[0].startswith(f"{MEADOW}: ")
     assert all(r["body"]["model"] == "qwen3-0.6b" for r in script.requests)
     assert any("Our summer trip" in r["body"]["messages"][1]["content"] for r in script.requests)
 

@@ -43,15 +43,17 @@ class ScriptedWriter:
         return self.rounds.pop(0)[: len(conversations)]
 
 
-# A 60-character target: answers between 30 and 90 characters pass the length lint.
-SETTINGS = dataclasses.replace(Settings(), backend="openai", writer_model="qwen3-0.6b", length=60)
+# A 60-character target: answers between 30 and 90 characters pass the length lint. Most tests
+# here are about the other stages, so the grounding guard is off; it has its own tests below.
+SETTINGS = dataclasses.replace(Settings(), backend="openai", writer_model="qwen3-0.6b", length=60, grounding="off")
+GUARDED = dataclasses.replace(SETTINGS, grounding="strict")
 
 
 def test_good_answer_passes_through() -> None:
     captioner = ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"])
-    writer = ScriptedWriter(["<think>ok</think>A green meadow lies below a blue sky. A yellow sun is in the upper right."])
-    [d] = describe([MEADOW], [Context(heading="Summer")], SETTINGS, captioner=captioner, writer=writer)
-    assert d.text == "A green meadow lies below a blue sky. A yellow sun is in the upper right."
+    writer = ScriptedWriter(["<think>ok</think>A meadow is under a blue sky. A yellow sun is in the sky."])
+    [d] = describe([MEADOW], [Context(heading="Summer")], GUARDED, captioner=captioner, writer=writer)
+    assert d.text == "A meadow is under a blue sky. A yellow sun is in the sky."
     assert (d.caption, d.needs_review, d.error, d.lint, d.prompt_version) == (captioner.captions[0], False, None, (), PROMPT_VERSION)
     assert (d.backend, d.writer_model, d.captioner, d.language) == ("openai", "qwen3-0.6b", SETTINGS.captioner, "en")
     user = writer.seen[0][0][1]["content"]

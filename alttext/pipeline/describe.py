@@ -1,9 +1,10 @@
 """describe(images, contexts, settings) -> one Description per image, in order, batched.
 
 image -> caption (BLIP; an SVG's own text) -> elements check (a second, conditional caption only
-where an element is missing) -> blind-reader editor prompt -> writer -> clean -> lint -> one
-retry that names the broken rules -> drop the offending sentences, or fall back to the caption.
-Anything the pipeline had to repair is marked ``needs_review``.
+where an element is missing) -> blind-reader editor prompt -> writer -> clean -> lint and the
+grounding guard -> one retry that names the broken rules -> drop the offending sentences while
+the rest still names the subject, or fall back to the caption. Anything the pipeline had to
+repair is marked ``needs_review``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from alttext.images import ImageError, LoadedImage, load_image_file
 from alttext.model import Settings
 from alttext.pipeline import clean as cleaning
+from alttext.pipeline import grounding
 from alttext.pipeline.elements import combined
 from alttext.pipeline.prompt import PROMPT_VERSION, Context, Facts, budget, build_messages, resolve_language
 
@@ -167,13 +169,23 @@ def describe(
     return out
 
 
-def _judge(raw: str, language: str, settings: Settings) -> tuple[str, list[cleaning.LintFinding]]:
-    """The cleaned answer and what is wrong with it."""
+def _judge(raw: str, language: str, settings: Settings, found: grounding.Evidence) -> tuple[str, list[cleaning.LintFinding]]:
+    """The cleaned answer and what is wrong with it (in strict grounding, words nothing supports)."""
     b = budget(language, settings.length or None)
     text = cleaning.clean(raw, language, b.maximum)
     if not text:
         return text, [cleaning.LintFinding("empty", "no text", -1)]
-    return text, cleaning.lint(text, language, b.minimum, b.maximum)
+    findings = cleaning.lint(text, language, b.minimum, b.maximum)
+    if settings.grounding == "strict":
+        findings += grounding.findings(text, language, found, known=findings)
+    return text, findings
+
+
+def _fallback(caption: str, language: str, settings: Settings) -> str:
+    """The cleaned caption. A BLIP caption is English: it is cleaned as English on any page."""
+    if language == "zh" and not any("\u3400" <= c <= "\u9fff" for c in caption):
+        language = "en"
+    return cleaning.clean(caption, language, budget(language, settings.length or None).maximum)
 
 
 def _write(
@@ -192,9 +204,11 @@ def _write(
         return build_messages(facts[i], contexts[i], languages[i], settings.length or None, feedback)
 
     order = [i for i, _ in todo]
+    # The evidence an answer may draw on: the captions and what the page says around the image.
+    found = {i: grounding.evidence([facts[i].caption, *facts[i].details, *(v for _, v in contexts[i].items())]) for i in order}
     seeds = {i: seed_for(loaded[i].sha256) for i in order}  # type: ignore[union-attr]
     answers = writer.write([conversation(i) for i in order], [seeds[i] for i in order])
-    judged = {i: _judge(raw, languages[i], settings) for i, raw in zip(order, answers)}
+    judged = {i: _judge(raw, languages[i], settings, found[i]) for i, raw in zip(order, answers)}
     history: dict[int, tuple[str, ...]] = {i: () for i in order}
 
     # One retry that names the broken rules, with a new (still reproducible) seed.
@@ -204,22 +218,29 @@ def _write(
         again = writer.write([conversation(i, feedback[i]) for i in retry], [seeds[i] + 1 for i in retry])
         for i, raw in zip(retry, again):
             history[i] = feedback[i]
-            judged[i] = _judge(raw, languages[i], settings)
+            judged[i] = _judge(raw, languages[i], settings, found[i])
 
     for i, base in todo:
         text, findings = judged[i]
         lint_log = history[i] + tuple(str(f) for f in findings)
         if not findings:
-            results[i] = Description(text=text, lint=lint_log, **base)
+            # Lenient grounding keeps what nothing supports, for a person to check.
+            loose = grounding.findings(text, languages[i], found[i]) if settings.grounding == "lenient" else []
+            lint_log += tuple(str(f) for f in loose)
+            results[i] = Description(text=text, lint=lint_log, needs_review=bool(loose), **base)
             continue
-        why = {f.sentence: str(f) for f in findings if f.sentence >= 0}
+        why: dict[int, list[str]] = {}
+        for f in findings:
+            if f.sentence >= 0:
+                why.setdefault(f.sentence, []).append(str(f))
         rest = cleaning.drop_sentences(text, languages[i], findings) if why else text
-        if rest and all(f.rule != "empty" for f in findings):
+        # With the guard on, what is left must still say what the picture is of.
+        named = settings.grounding != "strict" or grounding.names_subject(rest, facts[i].caption)
+        if rest and named and all(f.rule != "empty" for f in findings):
             # The rest stands: keep it without the sentences that broke a rule (a length finding
             # alone keeps the text as it is, for a person to review).
             sentences = cleaning.sentences(text, languages[i])
-            dropped = tuple(f"{s} ({why[k]})" for k, s in enumerate(sentences) if k in why)
+            dropped = tuple(f"{s} ({'; '.join(why[k])})" for k, s in enumerate(sentences) if k in why)
             results[i] = Description(text=rest, lint=lint_log, dropped=dropped, needs_review=True, **base)
         else:
-            fallback = cleaning.clean(facts[i].caption, languages[i], budget(languages[i], settings.length or None).maximum)
-            results[i] = Description(text=fallback, lint=lint_log, dropped=(text,) if text else (), needs_review=True, **base)
+            results[i] = Description(text=_fallback(facts[i].caption, languages[i], settings), lint=lint_log, dropped=(text,) if text else (), needs_review=True, **base)
