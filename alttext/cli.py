@@ -43,6 +43,29 @@ def _parser() -> argparse.ArgumentParser:
     describe.add_argument("--format", choices=("text", "json"), default="text")
     _pipeline_options(describe)
     describe.add_argument("--config", metavar="FILE")
+
+    fix = commands.add_parser("fix", help="write alt text into the files (loads the models)")
+    fix.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
+    fix.add_argument("--diff", action="store_true", help="print a unified diff; write nothing")
+    fix.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
+    fix.add_argument("--report", metavar="FILE", help="write proposals to FILE (.json, .csv or .md) for review; change no source file")
+    fix.add_argument("--strict", action="store_true", default=None, help="also replace weak alt text (ALT002)")
+    fix.add_argument("--exit-zero-even-if-changed", action="store_true", help="exit 0 when files were rewritten and nothing is left")
+    fix.add_argument("--fetch-remote", action="store_true", default=None, help="download http(s) images to describe them")
+    fix.add_argument("--include", action="append", metavar="GLOB", help="also fix files matching GLOB (repeatable)")
+    fix.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
+    fix.add_argument("--engine", metavar="NAME", help="Markdown dialect (default: auto)")
+    fix.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary line")
+    _pipeline_options(fix)
+    fix.add_argument("--config", metavar="FILE")
+
+    apply = commands.add_parser("apply", help="write a reviewed report (from fix --report) into the files")
+    apply.add_argument("report", metavar="REPORT", help="a .json or .csv report")
+    apply.add_argument("--diff", action="store_true", help="print a unified diff; write nothing")
+    apply.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
+    apply.add_argument("--exit-zero-even-if-changed", action="store_true")
+    apply.add_argument("--quiet", "-q", action="store_true", default=None)
+    apply.add_argument("--config", metavar="FILE")
     return parser
 
 
@@ -118,6 +141,22 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if report.findings else EXIT_CLEAN
 
 
+def _fix(args: argparse.Namespace) -> int:
+    from alttext import commands
+    from alttext.config import ConfigError, load_settings
+
+    keys = ("include", "exclude", "engine", "quiet", "strict", "fetch_remote", *PIPELINE_KEYS)
+    try:
+        settings = load_settings({k: getattr(args, k, None) for k in keys}, config_path=args.config)
+    except ConfigError as exc:
+        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
+        return EXIT_ERROR
+    mode = commands.Mode(args.diff, args.dry_run, args.exit_zero_even_if_changed, settings.quiet)
+    if args.command == "apply":
+        return commands.apply(args.report, settings, mode)
+    return commands.fix(args.paths, settings, mode, report=args.report)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -126,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "describe":
             return _describe(args)
+        if args.command in ("fix", "apply"):
+            return _fix(args)
         parser.print_help()
         return EXIT_CLEAN
     except KeyboardInterrupt:

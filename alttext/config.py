@@ -120,6 +120,12 @@ def _seconds(value: Any) -> float:
     return n
 
 
+def _folder(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a folder path relative to the project root")
+    return value.strip()
+
+
 # Every key the configuration file accepts, with the function that validates it.
 KEYS: dict[str, Callable[[Any], Any]] = {
     "include": _str_list,
@@ -144,6 +150,11 @@ KEYS: dict[str, Callable[[Any], Any]] = {
     "timeout": _seconds,
     "retries": _non_negative_int,
     "grounding": _choice("strict", "lenient", "off"),
+    "site_root": _folder,
+    "static_dirs": _str_list,
+    "fetch_remote": _bool,
+    "remote_allow_private": _bool,
+    "max_image_size": _positive_int,
 }
 
 

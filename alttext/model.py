@@ -86,5 +86,11 @@ class Settings:
     timeout: float = 60.0
     retries: int = 2
     grounding: str = "strict"  # strict | lenient | off
+    # Finding the image files (fix).
+    site_root: str = ""  # where root-relative /img/a.png resolve; "" : the site's own folder
+    static_dirs: tuple[str, ...] = ()  # more folders served at the site root; () : the engine's
+    fetch_remote: bool = False
+    remote_allow_private: bool = False  # allow loopback and private addresses for remote images
+    max_image_size: int = 20 * 1024 * 1024  # bytes, for data: URIs and remote images
     root: str = "."
     config_file: str | None = None

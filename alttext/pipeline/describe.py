@@ -100,30 +100,38 @@ def describe(
     captioner: Any = None,
     writer: Writer | None = None,
 ) -> list[Description]:
-    """Describe image files. ``captioner``/``writer`` default to the ones ``settings`` names."""
+    """Describe image files. ``captioner``/``writer`` default to the ones ``settings`` names.
+
+    An image listed many times (one picture on many pages) is loaded and captioned once; each
+    listing is written with its own context, and identical (image, context, language) once.
+    """
     contexts = list(contexts) if contexts is not None else [Context()] * len(images)
     page_languages = list(page_languages) if page_languages is not None else [""] * len(images)
     writer_model = "" if settings.backend == "none" else settings.writer_model
     started = time.perf_counter()
 
-    loaded: list[LoadedImage | None] = []
-    errors: list[str | None] = []
-    for path in images:
+    first = {path: images.index(path) for path in dict.fromkeys(images)}  # where each image is first listed
+    loaded: list[LoadedImage | None] = [None] * len(images)
+    errors: list[str | None] = [None] * len(images)
+    for path, i in first.items():
         try:
-            loaded.append(load_image_file(path))
-            errors.append(None)
+            loaded[i] = load_image_file(path)
         except ImageError as exc:
-            loaded.append(None)
-            errors.append(str(exc))
+            errors[i] = str(exc)
+    for i, path in enumerate(images):
+        loaded[i], errors[i] = loaded[first[path]], errors[first[path]]
 
-    # Captions: raster images in batches; an SVG's text is its caption.
+    # Captions: raster images in batches, each image once; an SVG's text is its caption.
     captions = [" ".join(im.svg_text) if im is not None and im.svg_text else "" for im in loaded]
     raster = [i for i, im in enumerate(loaded) if im is not None and im.image is not None]
     details: list[list[str]] = [list(im.svg_text[1:]) if im is not None and im.svg_text else [] for im in loaded]
-    if raster:
+    unique_raster = [i for i in raster if first[images[i]] == i]
+    if unique_raster:
         captioner = captioner or make_captioner(settings)
-        for i, text in zip(raster, captioner.caption([loaded[i].image for i in raster])):  # type: ignore[union-attr]
+        for i, text in zip(unique_raster, captioner.caption([loaded[i].image for i in unique_raster])):  # type: ignore[union-attr]
             captions[i] = text
+        for i in raster:
+            captions[i] = captions[first[images[i]]]
     languages = [resolve_language(settings.language, page_languages[i]) for i in range(len(images))]
 
     # Elements the caption leaves out: a second caption, then the page context, may supply them.
@@ -134,8 +142,12 @@ def describe(
         return tuple(m for m in machine.missing() if m in page.missing())
 
     needs_second = [i for i in raster if missing(i)]
-    if needs_second:
-        for i, text in zip(needs_second, captioner.caption([loaded[i].image for i in needs_second], prompt=SECOND_PASS_PROMPT)):  # type: ignore[union-attr]
+    second_for = {images[i]: i for i in reversed(needs_second)}  # one second caption per image
+    if second_for:
+        seconds = captioner.caption([loaded[i].image for i in second_for.values()], prompt=SECOND_PASS_PROMPT)  # type: ignore[union-attr]
+        second = dict(zip(second_for, seconds))
+        for i in needs_second:
+            text = second[images[i]]
             if text and text != captions[i]:
                 details[i].append(text)
     caption_s = time.perf_counter() - started
@@ -160,7 +172,14 @@ def describe(
         writer = writer or make_writer(settings)
         assert writer is not None
         facts = {i: Facts(captions[i], tuple(details[i]), missing(i)) for i, _ in todo}
-        _write(todo, facts, contexts, languages, loaded, settings, writer, results)
+        same: dict[tuple[Any, ...], int] = {}
+        for i, _ in todo:
+            same.setdefault((images[i], facts[i], contexts[i], languages[i]), i)
+        _write([(i, base) for i, base in todo if i in same.values()], facts, contexts, languages, loaded, settings, writer, results)
+        for i, base in todo:
+            j = same[(images[i], facts[i], contexts[i], languages[i])]
+            if j != i:
+                results[i] = Description(**{**vars(results[j]), **base})
     total = time.perf_counter() - started
     out = []
     for r in results:

@@ -10,6 +10,7 @@ import re
 import stat
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from alttext import messages
 from alttext.model import FileError, FileResult, Report, Settings
@@ -155,6 +156,20 @@ def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[
 
 def read_document(path: str, settings: Settings) -> tuple[str | None, FileError | None]:
     """The file decoded as UTF-8 (BOM removed), or one clear error naming the file."""
+    document, error = load_document(path, settings)
+    return (document.text if document else None), error
+
+
+@dataclass(frozen=True)
+class Document:
+    path: str
+    data: bytes  # the bytes as read: a write must find them unchanged
+    text: str  # decoded, BOM removed
+    bom: bool
+
+
+def load_document(path: str, settings: Settings) -> tuple[Document | None, FileError | None]:
+    """The file's bytes and text, or one clear error naming the file."""
 
     def fail(template: str, **kw: object) -> tuple[None, FileError]:
         return None, FileError(path, template.format(path=path, **kw))
@@ -178,12 +193,12 @@ def read_document(path: str, settings: Settings) -> tuple[str | None, FileError 
         return fail(messages.ERR_UNREADABLE, reason=exc.strerror or exc)
     if b"\x00" in data:
         return fail(messages.ERR_BINARY, kind="Markdown" if kind_of(path) == "markdown" else "HTML")
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
+    bom = data.startswith(codecs.BOM_UTF8)
+    body = data[len(codecs.BOM_UTF8) :] if bom else data
     try:
-        return data.decode("utf-8"), None
+        return Document(path, data, body.decode("utf-8"), bom), None
     except UnicodeDecodeError as exc:
-        return fail(messages.ERR_NOT_UTF8, byte=data[exc.start], offset=exc.start)
+        return fail(messages.ERR_NOT_UTF8, byte=body[exc.start], offset=exc.start)
 
 
 def check_file(path: str, settings: Settings) -> FileResult:

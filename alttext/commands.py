@@ -1,0 +1,137 @@
+"""``alttext fix`` and ``alttext apply``: what they print, write and return.
+
+Output: a line per image on stdout (to stderr with ``--diff``, whose stdout is the patch),
+``Rewriting path`` per file and the summary on stderr. Exit codes: 0 nothing needed doing; 1 a
+file was (or would be) rewritten or a finding was left unfixed; 2 a file could not be read or
+written, or a configuration, model or server problem.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from alttext import messages
+from alttext.fix import FileFix, collect, describe_all, new_bytes, plan_file, unified_diff
+from alttext.model import Settings
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Mode:
+    diff: bool = False
+    dry_run: bool = False
+    exit_zero_even_if_changed: bool = False
+    quiet: bool = False
+
+    @property
+    def writes(self) -> bool:
+        return not (self.diff or self.dry_run)
+
+
+def _why_review(dropped: Sequence[str], lint: Sequence[str]) -> str:
+    return "; ".join(dropped) if dropped else ("; ".join(dict.fromkeys(lint)) or "the pipeline repaired the text")
+
+
+def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mode, out: TextIO, err: TextIO) -> int:
+    """Edit, verify and (unless told not to) write every file; print what happened."""
+    from alttext.write import Changed, write_atomic
+
+    lines = err if mode.diff else out
+    failed = bool(errors)
+    for error in errors:
+        print(error.message, file=err)
+    changed = fixed = left = 0
+    for fix in fixes:
+        plan_file(fix, settings)
+        written = False
+        if fix.problem:
+            print(fix.problem, file=err)
+        elif fix.new_text is not None and fix.new_text != fix.document.text:
+            if mode.diff:
+                out.write(unified_diff(fix))
+            if mode.writes:
+                try:
+                    write_atomic(fix.path, new_bytes(fix), fix.document.data)
+                    print(messages.FIX_REWRITING.format(path=fix.path), file=err)
+                    written = True
+                except Changed:
+                    print(messages.FIX_CHANGED.format(path=fix.path), file=err)
+                    failed = True
+                except OSError as exc:
+                    print(messages.FIX_UNWRITABLE.format(path=fix.path, reason=exc.strerror or exc), file=err)
+                    failed = True
+            else:
+                print(messages.FIX_WOULD_REWRITE.format(path=fix.path), file=err)
+                written = True
+        changed += written
+        for p in fix.proposals:
+            f = p.finding
+            where = dict(path=fix.path, line=f.line, column=f.column)
+            if written and p.reason is None and p.alt:
+                fixed += 1
+                template = messages.FIX_ADDED if mode.writes else messages.FIX_PROPOSED
+                print(template.format(src=f.src, alt=p.alt, **where), file=lines)
+                if p.needs_review:
+                    print(messages.FIX_REVIEW.format(why=_why_review(p.dropped, p.lint), **where), file=lines)
+            else:
+                left += 1
+                reason = p.reason or (fix.problem and "the file was left unchanged") or "the file was not written"
+                print(messages.FIX_NOT_FIXED.format(rule=f.rule, message=f.message, reason=reason, **where), file=lines)
+    if not mode.quiet and (fixed or left):
+        print(messages.FIX_SUMMARY.format(fixed=fixed, fixed_word=messages.plural(fixed, "image"), files=changed,
+                                          files_word=messages.plural(changed, "file"), left=left), file=err)
+    if failed:
+        return EXIT_ERROR
+    if left or (changed and not mode.exit_zero_even_if_changed):
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None = None,
+        out: TextIO = sys.stdout, err: TextIO = sys.stderr, **models: Any) -> int:
+    from alttext.pipeline.caption import ModelLoadError
+    from alttext.pipeline.writer_openai import WriterError
+    from alttext.review import ReportError, entries, render
+
+    if report:
+        try:
+            render([], report)  # an unknown format is a usage error, before any model loads
+        except ReportError as exc:
+            print(messages.USAGE_ERROR.format(detail=exc), file=err)
+            return EXIT_ERROR
+    with tempfile.TemporaryDirectory(prefix="alttext-") as workdir:
+        fixes, errors = collect(paths, settings, workdir)
+        try:
+            describe_all(fixes, settings, **models)
+        except (ModelLoadError, WriterError) as exc:
+            print(exc, file=err)
+            return EXIT_ERROR
+        if report:
+            rows = entries(fixes, settings)
+            with open(report, "w", encoding="utf-8", newline="") as f:
+                f.write(render(rows, report))
+            for error in errors:
+                print(error.message, file=err)
+            print(messages.REPORT_WRITTEN.format(entries=len(rows), entries_word="entry" if len(rows) == 1 else "entries", path=report), file=err)
+            return EXIT_ERROR if errors else (EXIT_FINDINGS if rows else EXIT_CLEAN)
+        return finish(fixes, errors, settings, mode, out, err)
+
+
+def apply(report: str, settings: Settings, mode: Mode, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    from alttext.review import ReportError, load, reviewed
+
+    try:
+        rows = load(report)
+    except ReportError as exc:
+        print(exc, file=err)
+        return EXIT_ERROR
+    fixes, skipped, errors = reviewed(rows, settings)
+    for line in skipped:
+        print(line, file=err)
+    rc = finish(fixes, errors, settings, mode, out, err)
+    return EXIT_FINDINGS if skipped and rc == EXIT_CLEAN else rc

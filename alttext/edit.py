@@ -1,0 +1,182 @@
+"""Edits: where the alt text goes for each syntax, and splicing them into the text.
+
+Every edit is the smallest change that gives the image its alt text: an attribute inserted into a
+start tag, a Markdown label filled in. Nothing else in the file moves. Positions come from the
+scanner (stdlib ``html.parser`` and markdown-it offsets, verified); BeautifulSoup never writes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from alttext import escape
+from alttext.model import Finding
+
+
+@dataclass(frozen=True)
+class Edit:
+    start: int
+    end: int
+    text: str
+
+
+class EditError(ValueError):
+    pass
+
+
+def apply_edits(text: str, edits: Iterable[Edit]) -> str:
+    """``text`` with every edit spliced in. Overlapping edits (or two at one point) are refused."""
+    ordered = sorted(edits, key=lambda e: (e.start, e.end))
+    for a, b in zip(ordered, ordered[1:]):
+        if b.start < a.end or b.start == a.start:
+            raise EditError(f"edits overlap at offsets {a.start}-{a.end} and {b.start}-{b.end}")
+    pieces, cursor = [], 0
+    for e in ordered:
+        pieces += [text[cursor : e.start], e.text]
+        cursor = e.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+# A start tag's attributes, as html.parser reads them (its attrfind_tolerant): a name, then an
+# optional value that is quoted or runs to whitespace or ``>``.
+_TAG_NAME = re.compile(r"<([a-zA-Z][^\s/>]*)")
+_ATTR = re.compile(r"""([^\s/>][^\s/=>]*)(\s*=+\s*('[^']*'|"[^"]*"|(?!['"])[^>\s]*))?""")
+_SEPARATORS = re.compile(r"(?:\s|/(?!>))*")
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str  # lower-cased
+    value: str | None  # without quotes, entities not decoded
+    name_span: tuple[int, int]  # offsets into the tag text
+    value_span: tuple[int, int] | None  # the value without its quotes
+    quote: str  # ', " or '' (unquoted or no value)
+
+
+def attributes(tag: str) -> list[Attribute]:
+    """The attributes of a start tag's text, with their spans."""
+    m = _TAG_NAME.match(tag)
+    if not m:
+        return []
+    out, i = [], m.end()
+    while True:
+        i = _SEPARATORS.match(tag, i).end()  # type: ignore[union-attr]
+        if i >= len(tag) or tag[i] == ">":
+            return out
+        a = _ATTR.match(tag, i)
+        if a is None or a.end() == i:
+            return out
+        value_span, quote, value = None, "", None
+        if a.group(3) is not None:
+            v0, v1 = a.span(3)
+            if tag[v0:v1][:1] in ("'", '"') and v1 - v0 >= 2:
+                quote, v0, v1 = tag[v0], v0 + 1, v1 - 1
+            value_span, value = (v0, v1), tag[v0:v1]
+        out.append(Attribute(a.group(1).lower(), value, a.span(1), value_span, quote))
+        i = a.end()
+
+
+def _html_edit(finding: Finding, tag: str, alt: str) -> Edit | str:
+    m = _TAG_NAME.match(tag)
+    if not m or not tag.endswith(">"):
+        return "the tag could not be read back"
+    attrs = attributes(tag)
+    first = {a.name: a for a in reversed(attrs)}  # html.parser's first occurrence wins
+    role = (first["role"].value or "").strip().lower() if "role" in first else ""
+    hidden = (first["aria-hidden"].value or "").strip().lower() if "aria-hidden" in first else ""
+    if role in ("presentation", "none") or hidden == "true":
+        return "the image is hidden from assistive technology (role or aria-hidden); alt text alone cannot fix it"
+    base = finding.start
+    upper = m.group(1).isupper()
+    quote = "'" if any(a.quote == "'" for a in attrs) and not any(a.quote == '"' for a in attrs) else '"'
+    if "alt" in first:
+        a = first["alt"]
+        if a.value_span is not None and a.quote:
+            return Edit(base + a.value_span[0], base + a.value_span[1], escape.html_attribute(alt, a.quote))
+        # A bare or unquoted alt: write the whole attribute, in the tag's own case.
+        end = a.value_span[1] if a.value_span is not None else a.name_span[1]
+        name = tag[a.name_span[0] : a.name_span[1]]
+        return Edit(base + a.name_span[0], base + end, f"{name}={quote}{escape.html_attribute(alt, quote)}{quote}")
+    # Insert after the last attribute, before any whitespace and the closing ``>`` or ``/>``.
+    at = len(tag) - 1
+    if tag.endswith("/>") and tag[-3:-2] in (" ", "\t", "\n", "\r", '"', "'", "}") or tag == f"<{m.group(1)}/>":
+        at -= 1  # a self-closing slash (in ``src=x/>`` the slash belongs to the value)
+    while at > m.end() and tag[at - 1] in " \t\n\r\f":
+        at -= 1
+    name = "ALT" if upper else "alt"
+    return Edit(base + at, base + at, f" {name}={quote}{escape.html_attribute(alt, quote)}{quote}")
+
+
+def label_end(text: str, start: int, end: int) -> int | None:
+    """The offset of the ``]`` that closes the label opened at ``start`` (``![``), or None."""
+    depth, i = 1, start + 2
+    while i < end:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "`":
+            run = len(text[i:end]) - len(text[i:end].lstrip("`"))
+            close = text.find("`" * run, i + run, end)
+            if close != -1:
+                i = close + run
+                continue
+            i += run
+            continue
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+_SHORTCODE_ALT = re.compile(r"""(?<![\w-])alt\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|`([^`]*)`|(\S+))""")
+_SHORTCODE_CLOSE = re.compile(r"\s*/?\s*[>%]\}\}\Z")
+
+
+def _shortcode_edit(finding: Finding, code: str, alt: str) -> Edit | str:
+    value = escape.shortcode_value(alt)
+    m = _SHORTCODE_ALT.search(code)
+    if m:
+        return Edit(finding.start + m.start(), finding.start + m.end(), f'alt="{value}"')
+    close = _SHORTCODE_CLOSE.search(code)
+    if close is None:
+        return "the shortcode could not be read back"
+    at = finding.start + close.start()
+    return Edit(at, at, f' alt="{value}"')
+
+
+def edit_for(text: str, finding: Finding, alt: str, prepared: str | None = None) -> Edit | str:
+    """The edit that gives ``finding``'s image the alt text ``alt``, or why there is none.
+
+    ``prepared`` is the same-length text with site templating made opaque (Liquid, Hugo, MDX
+    expressions), so that a ``>`` inside an expression is not read as the end of a tag.
+    """
+    if not finding.exact:
+        return "its position could not be verified"
+    if not escape.plain(alt):
+        return "no alt text"
+    source = text[finding.start : finding.end]
+    if finding.syntax == "html":
+        return _html_edit(finding, (prepared or text)[finding.start : finding.end], alt)
+    if finding.syntax == "hugo-shortcode":
+        return _shortcode_edit(finding, source, alt)
+    if not source.startswith("!["):
+        return "the image could not be read back"
+    close = label_end(text, finding.start, finding.end)
+    if close is None:
+        return "the image label could not be read back"
+    label = escape.markdown_label(alt)
+    if finding.syntax in ("md-inline", "md-reference"):
+        return Edit(finding.start + 2, close, label)
+    if finding.syntax in ("md-collapsed", "md-shortcut"):
+        # The label is the reference: keep it as the reference, put the alt text in front.
+        reference = text[finding.start + 2 : close]
+        return Edit(finding.start, finding.end, f"![{label}][{reference}]")
+    return f"unknown syntax {finding.syntax}"

@@ -1,0 +1,251 @@
+"""``alttext fix``: scan, resolve each image, describe them all in batches, edit, verify, write.
+
+Per file: every edit is collected first, overlaps are refused, the edits are spliced in reverse
+order, and the new text is scanned again. It must hold the same images with the same sources, the
+fixed ones now with exactly the alt text written, and no finding that was not there before. Only
+then is the file written, atomically, and only if its bytes are still the ones that were read.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from alttext import escape, messages
+from alttext.edit import Edit, EditError, apply_edits, edit_for
+from alttext.model import FileError, Finding, Settings
+from alttext.context import Place
+from alttext.scan.files import Document, discover, load_document
+
+FIXABLE = ("ALT001", "ALT003")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One finding and what alttext proposes for it."""
+
+    finding: Finding
+    image: str | None = None  # the file described (a temporary copy for data: and remote images)
+    alt: str = ""  # the proposed alt text ('' when there is none)
+    reason: str | None = None  # why it is not fixed
+    caption: str = ""
+    lint: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
+    needs_review: bool = False
+
+
+@dataclass
+class FileFix:
+    document: Document
+    engine: str
+    proposals: list[Proposal] = field(default_factory=list)
+    places: dict[int, Place] = field(default_factory=dict)  # by finding start
+    new_text: str | None = None  # the verified new text; None when nothing changes
+    problem: str | None = None  # why the file is left as it is
+
+    @property
+    def path(self) -> str:
+        return self.document.path
+
+
+def fixable(finding: Finding, settings: Settings) -> bool:
+    return finding.rule in FIXABLE or (settings.strict and finding.rule == "ALT002")
+
+
+def _events(text: str, path: str, engine: str) -> list[tuple[str, str, str | None]]:
+    """(element, src, alt) of every image in ``text``, in order."""
+    from alttext.scan import events_of, kind_of
+    from alttext.scan.events import ImageEvent
+
+    return [(e.element, e.src, e.verdict.alt) for e in events_of(text, kind_of(path), engine) if isinstance(e, ImageEvent)]
+
+
+def _prepared(text: str, path: str, engine: str) -> str:
+    """``text`` with templating made opaque, offsets unchanged (for reading tag attributes)."""
+    from alttext.scan import kind_of
+
+    if kind_of(path) == "markdown":
+        from alttext.scan.markdown import prepare
+
+        return prepare(text, engine)[0]
+    from alttext.scan.html import prepare_html
+
+    return prepare_html(text, engine)
+
+
+def _shift(edits: Sequence[Edit]) -> Callable[[int], int]:
+    """Where an offset of the old text (outside every edit) is in the new text."""
+
+    def moved(offset: int) -> int:
+        return offset + sum(len(e.text) - (e.end - e.start) for e in edits if e.start < offset and e.end <= offset)
+
+    return moved
+
+
+def verify(old: str, new: str, path: str, engine: str, settings: Settings, fixed: dict[int, str], before: Sequence[Finding], edits: Sequence[Edit]) -> str | None:
+    """Why ``new`` is not a safe replacement for ``old`` (None when it is). ``fixed`` maps the
+    start offsets (in ``old``) of the fixed images to the alt text written."""
+    from alttext.scan import scan_text
+
+    old_images, new_images = _events(old, path, engine), _events(new, path, engine)
+    if [(e, s) for e, s, _ in old_images] != [(e, s) for e, s, _ in new_images]:
+        return "the images or their sources changed"
+    moved = _shift(edits)
+    after = scan_text(path, new, settings, engine=engine)
+    expected = {(moved(f.start), f.rule) for f in before if f.start not in fixed}
+    found = {(f.start, f.rule) for f in after}
+    if found - expected:
+        return "the edit would leave or create a finding"
+    alts = {alt for _, _, alt in new_images}
+    for start, alt in fixed.items():
+        if escape.plain(alt) not in alts:
+            return "the alt text did not read back as written"
+    return None
+
+
+def plan_file(fix: FileFix, settings: Settings) -> None:
+    """Edit ``fix``'s text with its described proposals and verify the result."""
+    text = fix.document.text
+    prepared = _prepared(text, fix.path, fix.engine)
+    edits: list[Edit] = []
+    fixed: dict[int, str] = {}
+    for k, p in enumerate(fix.proposals):
+        if p.reason is not None or not p.alt:
+            continue
+        made = edit_for(text, p.finding, p.alt, prepared)
+        if isinstance(made, str):
+            fix.proposals[k] = replace(p, reason=made)
+            continue
+        edits.append(made)
+        fixed[p.finding.start] = p.alt
+    if not edits:
+        return
+    try:
+        new = apply_edits(text, edits)
+    except EditError as exc:
+        fix.problem = str(exc)
+        return
+    before = [p.finding for p in fix.proposals] + list(_other_findings(fix, settings))
+    problem = verify(text, new, fix.path, fix.engine, settings, fixed, before, edits)
+    if problem:
+        fix.problem = messages.FIX_UNVERIFIED.format(path=fix.path, reason=problem)
+        return
+    fix.new_text = new
+
+
+def _other_findings(fix: FileFix, settings: Settings) -> tuple[Finding, ...]:
+    """Findings of the file that are not proposals (ALT002 without --strict, for instance)."""
+    from alttext.scan import scan_text
+
+    starts = {p.finding.start for p in fix.proposals}
+    return tuple(f for f in scan_text(fix.path, fix.document.text, settings, engine=fix.engine) if f.start not in starts)
+
+
+def collect(paths: Sequence[str], settings: Settings, workdir: str) -> tuple[list[FileFix], list[FileError]]:
+    """Scan the files and resolve every fixable finding to an image and a place on its page."""
+    from alttext.context import html_places, markdown_places
+    from alttext.locate import Resolver
+    from alttext.scan import kind_of, scan_text
+    from alttext.scan.engines import detect
+
+    files, errors = discover(paths, settings)
+    resolver = Resolver(settings, workdir)
+    fixes: list[FileFix] = []
+    for path in files:
+        document, error = load_document(path, settings)
+        if error is not None:
+            errors.append(error)
+            continue
+        assert document is not None
+        engine = detect(path, settings)
+        findings = [f for f in scan_text(path, document.text, settings, engine=engine) if fixable(f, settings)]
+        fix = FileFix(document, engine)
+        fixes.append(fix)
+        if not findings:
+            continue
+        places = (markdown_places if kind_of(path) == "markdown" else html_places)(document.text, findings)
+        for f in findings:
+            place = places.get(f.start)
+            sources = place.sources if place else (f.src,)
+            resolved = None
+            for src in sources:
+                resolved = resolver.resolve(src, path)
+                if resolved.path:
+                    break
+            if resolved is not None and resolved.path is None and len(sources) > 1:
+                resolved = resolver.resolve(sources[-1], path)  # the reason for the src as written
+            assert resolved is not None
+            image, reason = resolved.path, resolved.reason
+            if f.element == "area":
+                image, reason = _area_image(image, reason, place, workdir)
+            fix.proposals.append(Proposal(f, image=image, reason=reason))
+        fix.places = places
+    return fixes, errors
+
+
+def _area_image(image: str | None, reason: str | None, place: Place | None, workdir: str) -> tuple[str | None, str | None]:
+    """The region of the map's image that an ``<area>`` covers, as an image file of its own."""
+    if place is None or not place.sources or not place.sources[0]:
+        return None, "no <img usemap> uses this area's map"
+    if image is None:
+        return None, reason
+    if place.region is None:
+        return image, None  # shape=default: the whole image
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(image) as im:
+            im.load()
+            sx, sy = (im.width / place.shown_size[0], im.height / place.shown_size[1]) if place.shown_size else (1.0, 1.0)
+            x0, y0, x1, y1 = place.region
+            box = (max(0, round(x0 * sx)), max(0, round(y0 * sy)), min(im.width, round(x1 * sx)), min(im.height, round(y1 * sy)))
+            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+                return None, "the area's coords lie outside its image"
+            crop = im.crop(box)
+            target = os.path.join(workdir, f"area-{abs(hash((image, box)))}.png")
+            crop.save(target, "PNG")
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        return None, f"the map image could not be cropped: {exc}"
+    return target, None
+
+
+def describe_all(fixes: list[FileFix], settings: Settings, **models: object) -> None:
+    """Describe every resolved image of every file in one batched run (an image used in many
+    places is captioned once; each place is written with its own context)."""
+    from alttext.pipeline.describe import describe
+    from alttext.pipeline.prompt import Context
+
+    todo = [(fix, k) for fix in fixes for k, p in enumerate(fix.proposals) if p.image and p.reason is None]
+    if not todo:
+        return
+    images = [fix.proposals[k].image or "" for fix, k in todo]
+    places = [fix.places.get(fix.proposals[k].finding.start) for fix, k in todo]
+    contexts = [place.context if place else Context() for place in places]
+    languages = [place.language if place else "" for place in places]
+    results = describe(images, contexts, settings, page_languages=languages, **models)  # type: ignore[arg-type]
+    for (fix, k), d in zip(todo, results):
+        p = fix.proposals[k]
+        if d.error or not d.text:
+            reason = d.error.split(": ", 1)[-1] if d.error else "no description could be written"
+            fix.proposals[k] = replace(p, reason=f"image not described: {reason}")
+            continue
+        fix.proposals[k] = replace(p, alt=d.text, caption=d.caption, lint=d.lint, dropped=d.dropped, needs_review=d.needs_review)
+
+
+def new_bytes(fix: FileFix) -> bytes:
+    assert fix.new_text is not None
+    data = fix.new_text.encode("utf-8")
+    return b"\xef\xbb\xbf" + data if fix.document.bom else data
+
+
+def unified_diff(fix: FileFix) -> str:
+    assert fix.new_text is not None
+    name = fix.path
+    return "".join(
+        difflib.unified_diff(
+            fix.document.text.splitlines(keepends=True), fix.new_text.splitlines(keepends=True), f"a/{name}", f"b/{name}"
+        )
+    )
+
