@@ -28,6 +28,9 @@ def html_attribute(text: str, quote: str = '"') -> str:
     """The attribute value, without the quotes, for a value quoted with ``quote``."""
     value = plain(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     value = value.replace("{", "&#123;").replace("}", "&#125;")  # Liquid, Go templates, JSX
+    # Raw HTML inside Markdown: a | would split a GFM table cell, a backtick could pair with one
+    # before the tag and swallow it into a code span.
+    value = value.replace("|", "&#124;").replace("`", "&#96;")
     return value.replace('"', "&quot;") if quote == '"' else value.replace("'", "&#39;")
 
 

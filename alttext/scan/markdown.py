@@ -170,6 +170,21 @@ def _html_events(snippet: str, base: int, view: str, lmap: _LineMap, fallback: i
     return events
 
 
+def _alt_text(children: list[Any]) -> str:
+    """An image description as plain text, as CommonMark renders alt: text, backslash escapes and
+    code spans keep their characters, emphasis and links their text, line breaks become spaces.
+    (markdown-it's renderInlineAsText drops escapes when the core text_join rule has not run.)"""
+    out = []
+    for token in children:
+        if token.type in ("text", "text_special", "code_inline"):
+            out.append(token.content)
+        elif token.type == "image":
+            out.append(_alt_text(token.children or []))
+        elif token.type in ("softbreak", "hardbreak"):
+            out.append("\n")
+    return "".join(out)
+
+
 def _sole_link_content(children: list[Any]) -> set[int]:
     """Indices of images that are the only content of their link (whitespace aside)."""
     sole: set[int] = set()
@@ -403,7 +418,7 @@ def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "g
                 events.extend(found)
             elif child.type == "image":
                 raw = content[a:b]
-                alt = reveal(md.renderer.renderInlineAsText(child.children or [], md.options, env))
+                alt = reveal(_alt_text(child.children or []))
                 src = reveal(child.attrGet("src") or "")
                 start, end, exact = _locate(view, lmap, a, b, raw, fallback)
                 verdict = markdown_verdict(src, alt, linked=k in sole)

@@ -1,0 +1,65 @@
+"""Test helpers for fix: a deterministic writer and an in-memory fix of one document."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from alttext.edit import Edit, apply_edits, edit_for
+from alttext.fix import fixable, verify
+from alttext.model import Settings
+from alttext.scan import scan_text
+from alttext.scan.engines import ENGINES  # noqa: F401  (engines are named in the tables)
+
+
+class EchoWriter:
+    """Deterministic test writer: the first line of the visual facts, as the alt text. Always
+    grounded in the caption, so the grounding guard keeps it whatever the caption says."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def write(self, conversations: Sequence[Sequence[dict[str, str]]], seeds: Sequence[int | None]) -> list[str]:
+        self.calls.append(len(conversations))
+        out = []
+        for c in conversations:
+            m = re.search(r"VISION_START\n(.*?)\n", c[-1]["content"])
+            out.append(m.group(1) if m else "")
+        return out
+
+
+class FixedCaptioner:
+    """Deterministic test captioner: one caption for every image, counting the images it sees."""
+
+    def __init__(self, caption: str = "a dog running on the grass") -> None:
+        self.text = caption
+        self.images = 0
+
+    def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
+        self.images += len(images) if prompt is None else 0
+        return [self.text] * len(images)
+
+
+def fix_text(path: str, text: str, alt: str = "Dog", engine: str | None = None, strict: bool = False) -> tuple[str, list[Edit]]:
+    """Every fixable image of ``text`` given ``alt``, edited and verified as fix does it."""
+    settings = dataclasses.replace(Settings(), strict=strict)
+    engine = engine or ("gfm" if path.endswith((".md", ".mdx")) else "html")
+    findings = scan_text(path, text, settings, engine=engine)
+    from alttext.fix import _prepared
+
+    prepared = _prepared(text, path, engine)
+    edits = []
+    for f in findings:
+        if fixable(f, settings):
+            made = edit_for(text, f, alt, prepared)
+            assert isinstance(made, Edit), made
+            edits.append(made)
+    if not edits:
+        return text, []
+    new = apply_edits(text, edits)
+    fixed = {f.start: alt for f in findings if fixable(f, settings)}
+    problem = verify(text, new, path, engine, settings, fixed, findings, edits)
+    assert problem is None, problem
+    return new, edits
