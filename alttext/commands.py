@@ -93,11 +93,12 @@ def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mo
 
 
 def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None = None,
-        out: TextIO = sys.stdout, err: TextIO = sys.stderr, **models: Any) -> int:
+        out: TextIO | None = None, err: TextIO | None = None, **models: Any) -> int:
     from alttext.pipeline.caption import ModelLoadError
     from alttext.pipeline.writer_openai import WriterError
     from alttext.review import ReportError, entries, render
 
+    out, err = out or sys.stdout, err or sys.stderr
     if report:
         try:
             render([], report)  # an unknown format is a usage error, before any model loads
@@ -122,9 +123,10 @@ def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None
         return finish(fixes, errors, settings, mode, out, err)
 
 
-def apply(report: str, settings: Settings, mode: Mode, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def apply(report: str, settings: Settings, mode: Mode, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from alttext.review import ReportError, load, reviewed
 
+    out, err = out or sys.stdout, err or sys.stderr
     try:
         rows = load(report)
     except ReportError as exc:

@@ -11,7 +11,6 @@ from alttext.edit import Edit, apply_edits, edit_for
 from alttext.fix import fixable, verify
 from alttext.model import Settings
 from alttext.scan import scan_text
-from alttext.scan.engines import ENGINES  # noqa: F401  (engines are named in the tables)
 
 
 class EchoWriter:

@@ -1,0 +1,228 @@
+"""The fix and apply contract: exit codes, exact messages, bytes kept, nothing forced."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+import json
+import os
+import shutil
+import stat
+import subprocess
+from typing import Any
+
+import pytest
+
+from alttext import commands
+from alttext.config import load_settings
+from tests.conftest import FIXTURES
+from tests.fixing import EchoWriter, FixedCaptioner
+
+IMG = os.path.join(FIXTURES, "site", "img")
+
+
+def _run(root: str, *paths: str, mode: commands.Mode = commands.Mode(), report: str | None = None, **changes: Any) -> tuple[int, str, str, FixedCaptioner]:
+    # A 30-character target: the echoed caption is within the length budget, so no review note.
+    settings = dataclasses.replace(load_settings({}, cwd=root), backend="openai", writer_model="echo", length=30, **changes)
+    captioner = FixedCaptioner()
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        rc = commands.fix(list(paths), settings, mode, report=report, out=out, err=err, captioner=captioner, writer=EchoWriter())
+    finally:
+        os.chdir(old)
+    return rc, out.getvalue(), err.getvalue(), captioner
+
+
+@pytest.fixture
+def site(tmp_path: os.PathLike[str]) -> str:
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "img"))
+    shutil.copy(os.path.join(IMG, "meadow.jpg"), os.path.join(root, "img", "cat.jpg"))
+    return root
+
+
+def _write(root: str, name: str, data: bytes) -> str:
+    with open(os.path.join(root, name), "wb") as f:
+        f.write(data)
+    return os.path.join(root, name)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_nothing_to_do(site: str) -> None:
+    _write(site, "a.md", b"![A cat.](img/cat.jpg)\n")
+    assert _run(site, "a.md")[:3] == (0, "", "")
+    assert _run(site)[:3] == (0, "", "")
+
+
+def test_fix_then_second_run(site: str) -> None:
+    path = _write(site, "a.md", b"\xef\xbb\xbf# Cats\r\n\r\n![](img/cat.jpg)\r\n")
+    os.chmod(path, 0o640)
+    rc, out, err, _ = _run(site, "a.md")
+    assert rc == 1
+    assert out == 'a.md:3:1: alt text added for img/cat.jpg: "A dog running on the grass."\n'
+    assert err == "Rewriting a.md\nalttext: 1 image fixed in 1 file, 0 left\n"
+    assert _read(path) == b"\xef\xbb\xbf# Cats\r\n\r\n![A dog running on the grass.](img/cat.jpg)\r\n"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert _run(site, "a.md")[:3] == (0, "", "")
+    assert not [n for n in os.listdir(site) if n.endswith(".alttext")]  # no temporary file left
+
+
+def test_one_image_many_places_is_captioned_once(site: str) -> None:
+    _write(site, "a.md", b"# One\n\n![](img/cat.jpg)\n\n# Two\n\n![](img/cat.jpg)\n")
+    _write(site, "b.html", b'<h1>Three</h1><p><img src="img/cat.jpg"></p>')
+    rc, _, _, captioner = _run(site)
+    assert rc == 1 and captioner.images == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "stdout_starts", "stderr"),
+    [
+        pytest.param(commands.Mode(diff=True), "--- a/a.md\n+++ b/a.md\n@@ -1 +1 @@\n-![](img/cat.jpg)\n+![A dog running on the grass.](img/cat.jpg)\n",
+                     'Would rewrite a.md\na.md:1:1: proposed alt text for img/cat.jpg: "A dog running on the grass."\nalttext: 1 image fixed in 1 file, 0 left\n', id="diff"),
+        pytest.param(commands.Mode(dry_run=True), 'a.md:1:1: proposed alt text for img/cat.jpg: "A dog running on the grass."\n',
+                     "Would rewrite a.md\nalttext: 1 image fixed in 1 file, 0 left\n", id="dry-run"),
+    ],
+)
+def test_diff_and_dry_run_write_nothing(site: str, mode: commands.Mode, stdout_starts: str, stderr: str) -> None:
+    path = _write(site, "a.md", b"![](img/cat.jpg)\n")
+    rc, out, err, _ = _run(site, "a.md", mode=mode)
+    assert (rc, out, err) == (1, stdout_starts, stderr)
+    assert _read(path) == b"![](img/cat.jpg)\n"
+
+
+def test_exit_zero_even_if_changed(site: str) -> None:
+    _write(site, "a.md", b"![](img/cat.jpg)\n")
+    assert _run(site, "a.md", mode=commands.Mode(exit_zero_even_if_changed=True, quiet=True))[0] == 0
+
+
+def test_unfixable_stays_a_finding_and_the_rest_is_fixed(site: str) -> None:
+    path = _write(site, "a.md", b"![](img/missing.png) ![](img/cat.jpg) ![](../../etc/passwd)\n")
+    rc, out, _, _ = _run(site, "a.md", mode=commands.Mode(exit_zero_even_if_changed=True))
+    assert rc == 1  # findings are left
+    assert out.splitlines() == [
+        'a.md:1:1: ALT001 image "img/missing.png" has no alt text (not fixed: image not found (looked for img/missing.png))',
+        'a.md:1:22: alt text added for img/cat.jpg: "A dog running on the grass."',
+        'a.md:1:39: ALT001 image "../../etc/passwd" has no alt text (not fixed: the src resolves outside the project root; refused)',
+    ]
+    assert _read(path) == b"![](img/missing.png) ![A dog running on the grass.](img/cat.jpg) ![](../../etc/passwd)\n"
+
+
+def test_file_changed_while_describing_is_not_written(site: str) -> None:
+    path = _write(site, "a.md", b"![](img/cat.jpg)\n")
+
+    class Editor(EchoWriter):
+        def write(self, conversations: Any, seeds: Any) -> list[str]:
+            _write(site, "a.md", b"Someone typed this.\n![](img/cat.jpg)\n")
+            return super().write(conversations, seeds)
+
+    settings = dataclasses.replace(load_settings({}, cwd=site), backend="openai", writer_model="echo", length=30)
+    out, err = io.StringIO(), io.StringIO()
+    rc = commands.fix([path], settings, commands.Mode(), out=out, err=err, captioner=FixedCaptioner(), writer=Editor())
+    assert rc == 2
+    assert err.getvalue().startswith(f"{path}: changed on disk since it was read; not written (run again)\n")
+    assert _read(path) == b"Someone typed this.\n![](img/cat.jpg)\n"
+
+
+def test_bad_files_are_reported_and_the_rest_fixed(site: str) -> None:
+    _write(site, "bad.md", b"\xff![](img/cat.jpg)\n")
+    good = _write(site, "good.md", b"![](img/cat.jpg)\n")
+    rc, _, err, _ = _run(site)
+    assert rc == 2 and "bad.md: not valid UTF-8 (byte 0xff at offset 0); convert it to UTF-8\n" in err
+    assert _read(good).startswith(b"![A dog")
+
+
+def test_report_then_apply(site: str) -> None:
+    path = _write(site, "a.md", b"![](img/cat.jpg)\n\n![](img/cat.jpg \"Cat\")\n")
+    rc, _, err, _ = _run(site, report="review.json")
+    assert rc == 1 and err == "alttext: 2 entries written to review.json; no source file changed\n"
+    assert _read(path) == b"![](img/cat.jpg)\n\n![](img/cat.jpg \"Cat\")\n"
+    report_path = os.path.join(site, "review.json")
+    with open(report_path, encoding="utf-8") as f:
+        report = json.load(f)
+    first, second = report["entries"]
+    assert (first["path"], first["line"], first["src"], first["image"], first["alt"], first["caption"]) == (
+        "a.md", 1, "img/cat.jpg", "img/cat.jpg", "A dog running on the grass.", "a dog running on the grass")
+    # A person reviews: edits one, removes the other's proposal.
+    first["alt"], second["alt"] = 'A grey cat asleep on a "rug".', ""
+    with open(report_path, "w", encoding="utf-8") as f:
+        json.dump(report, f)
+    out, err = io.StringIO(), io.StringIO()
+    settings = load_settings({}, cwd=site)
+    old = os.getcwd()
+    os.chdir(site)
+    try:
+        rc = commands.apply("review.json", settings, commands.Mode(), out=out, err=err)
+    finally:
+        os.chdir(old)
+    assert rc == 1 and _read(path) == b'![A grey cat asleep on a "rug".](img/cat.jpg)\n\n![](img/cat.jpg "Cat")\n'
+    # Applied again: the place no longer matches, so it is skipped, never forced.
+    os.chdir(site)
+    try:
+        err = io.StringIO()
+        assert commands.apply("review.json", settings, commands.Mode(), out=io.StringIO(), err=err) == 1
+    finally:
+        os.chdir(old)
+    assert err.getvalue() == "a.md:1:1: skipped: the file no longer has this image there without alt text\n"
+
+
+@pytest.mark.parametrize("name", ["review.csv", "review.md"])
+def test_other_report_formats(site: str, name: str) -> None:
+    _write(site, "a.md", b"![](img/cat.jpg)\n")
+    assert _run(site, report=name)[0] == 1
+    with open(os.path.join(site, name), encoding="utf-8") as f:
+        text = f.read()
+    assert "A dog running on the grass." in text and "img/cat.jpg" in text
+
+
+def test_unknown_report_format_is_a_usage_error(site: str) -> None:
+    assert _run(site, report="review.txt")[:3] == (2, "", "alttext: error: review.txt: unknown report format; use .json, .csv or .md\n")
+
+
+def test_fixture_site_round_trips(tmp_path: os.PathLike[str]) -> None:
+    """fix then check exits 0, and git diff shows only alt insertions."""
+    root = os.path.join(str(tmp_path), "site")
+    shutil.copytree(os.path.join(FIXTURES, "site"), root)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=root, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "site"], cwd=root, check=True)
+    assert _run(root)[0] == 1
+    from alttext.cli import main
+
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(["check", ".", "--quiet"]) == 0
+    finally:
+        os.chdir(old)
+    diff = subprocess.run(["git", "diff", "-U0"], cwd=root, check=True, capture_output=True, text=True).stdout
+    removed = [line[1:] for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+
+    def without_alt(line: str) -> str:
+        return re.sub(r' alt="[^"]*"', "", re.sub(r"!\[(?:[^\]\\]|\\.)*\]", "![]", line))
+
+    assert len(added) == len(removed) == 13
+    assert [without_alt(a) for a in added] == [without_alt(r) for r in removed]
+
+
+def test_cli_fix_with_the_none_backend(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    from alttext.cli import main
+    from tests.models import tiny_blip
+
+    blip = tiny_blip(os.path.join(str(tmp_path), "blip"))
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(os.path.join(IMG, "meadow.jpg"), "cat.jpg")
+    _write(str(tmp_path), "a.md", b"![](cat.jpg)\n")
+    assert main(["fix", "a.md", "--backend", "none", "--captioner", blip, "--device", "cpu"]) == 1
+    assert "Rewriting a.md\n" in capsys.readouterr().err
+    assert main(["fix", "a.md", "--backend", "none", "--captioner", blip, "--device", "cpu"]) == 0
+    assert main(["check", "a.md"]) == 0
