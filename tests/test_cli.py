@@ -100,7 +100,7 @@ def _modules_after(args: list[str]) -> tuple[int, set[str]]:
 
 @pytest.mark.parametrize(
     "args",
-    [["check", "fixtures/site"], ["check", "--strict", "--format", "sarif", "fixtures/site"], ["--help"], ["--version"], ["describe", "--help"]],
+    [["check", "fixtures/site"], ["check", "--strict", "--format", "sarif", "fixtures/site"], ["--help"], ["--version"], ["describe", "--help"], ["fix", "--help"], ["apply", "--help"]],
 )
 def test_check_and_help_import_nothing_heavy(args: list[str]) -> None:
     rc, heavy = _modules_after(args)
