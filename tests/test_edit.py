@@ -49,6 +49,7 @@ def test_no_op(path: str, text: str, engine: str | None) -> None:
         pytest.param("a.html", '<img src="a.png" alt="  ">', '<img src="a.png" alt="Dog">', None, False, id="html-whitespace-alt"),
         pytest.param("a.html", '<img src="a&amp;b.png" data-x=\'"\'>', '<img src="a&amp;b.png" data-x=\'"\' alt="Dog">', None, False, id="html-entities-kept"),
         pytest.param("a.html", '<input type="image" src="go.png">', '<input type="image" src="go.png" alt="Dog">', None, False, id="html-input-image"),
+        pytest.param("a.html", '<map name="m"><area href="/n" coords="0,0,9,9"></map>', '<map name="m"><area href="/n" coords="0,0,9,9" alt="Dog"></map>', None, False, id="html-area"),
         pytest.param("a.html", '<a href="/"><img src="a.png"></a>', '<a href="/"><img src="a.png" alt="Dog"></a>', None, False, id="html-linked"),
         pytest.param("a.html", '<img src="a.png" alt="image">', '<img src="a.png" alt="Dog">', None, True, id="html-weak-strict"),
         pytest.param("a.html", "<img src=a.png alt=photo>", '<img src=a.png alt="Dog">', None, True, id="html-weak-unquoted"),
