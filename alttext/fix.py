@@ -40,6 +40,7 @@ class Proposal:
 class FileFix:
     document: Document
     engine: str
+    findings: tuple[Finding, ...] = ()  # every finding of the text as read
     proposals: list[Proposal] = field(default_factory=list)
     places: dict[int, Place] = field(default_factory=dict)  # by finding start
     new_text: str | None = None  # the verified new text; None when nothing changes
@@ -127,45 +128,44 @@ def plan_file(fix: FileFix, settings: Settings) -> None:
     except EditError as exc:
         fix.problem = str(exc)
         return
-    before = [p.finding for p in fix.proposals] + list(_other_findings(fix, settings))
-    problem = verify(text, new, fix.path, fix.engine, settings, fixed, before, edits)
+    problem = verify(text, new, fix.path, fix.engine, settings, fixed, fix.findings, edits)
     if problem:
         fix.problem = messages.FIX_UNVERIFIED.format(path=fix.path, reason=problem)
         return
     fix.new_text = new
 
 
-def _other_findings(fix: FileFix, settings: Settings) -> tuple[Finding, ...]:
-    """Findings of the file that are not proposals (ALT002 without --strict, for instance)."""
+def open_file(path: str, settings: Settings) -> tuple[FileFix | None, FileError | None]:
+    """A file read and scanned, ready for proposals."""
     from alttext.scan import scan_text
+    from alttext.scan.engines import detect
 
-    starts = {p.finding.start for p in fix.proposals}
-    return tuple(f for f in scan_text(fix.path, fix.document.text, settings, engine=fix.engine) if f.start not in starts)
+    document, error = load_document(path, settings)
+    if document is None:
+        return None, error
+    engine = detect(path, settings)
+    return FileFix(document, engine, scan_text(path, document.text, settings, engine=engine)), None
 
 
 def collect(paths: Sequence[str], settings: Settings, workdir: str) -> tuple[list[FileFix], list[FileError]]:
     """Scan the files and resolve every fixable finding to an image and a place on its page."""
     from alttext.context import html_places, markdown_places
     from alttext.locate import Resolver
-    from alttext.scan import kind_of, scan_text
-    from alttext.scan.engines import detect
+    from alttext.scan import kind_of
 
     files, errors = discover(paths, settings)
     resolver = Resolver(settings, workdir)
     fixes: list[FileFix] = []
     for path in files:
-        document, error = load_document(path, settings)
-        if error is not None:
+        fix, error = open_file(path, settings)
+        if fix is None:
             errors.append(error)
             continue
-        assert document is not None
-        engine = detect(path, settings)
-        findings = [f for f in scan_text(path, document.text, settings, engine=engine) if fixable(f, settings)]
-        fix = FileFix(document, engine)
         fixes.append(fix)
+        findings = [f for f in fix.findings if fixable(f, settings)]
         if not findings:
             continue
-        places = (markdown_places if kind_of(path) == "markdown" else html_places)(document.text, findings)
+        places = (markdown_places if kind_of(path) == "markdown" else html_places)(fix.document.text, findings)
         for f in findings:
             place = places.get(f.start)
             sources = place.sources if place else (f.src,)

@@ -106,9 +106,7 @@ def load(path: str) -> list[dict[str, Any]]:
 
 def reviewed(rows: list[dict[str, Any]], settings: Settings) -> tuple[list[FileFix], list[str], list[Any]]:
     """Files with the reviewed proposals that still match, the skip messages, and read errors."""
-    from alttext.scan import scan_text
-    from alttext.scan.engines import detect
-    from alttext.scan.files import load_document
+    from alttext.fix import open_file
 
     by_path: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -116,14 +114,12 @@ def reviewed(rows: list[dict[str, Any]], settings: Settings) -> tuple[list[FileF
     fixes, skipped, errors = [], [], []
     settings = replace(settings, strict=True)  # a reviewed entry may replace weak alt text too
     for path, group in by_path.items():
-        document, error = load_document(path, settings)
-        if error is not None:
+        fix, error = open_file(path, settings)
+        if fix is None:
             errors.append(error)
             continue
-        assert document is not None
-        engine = detect(path, settings)
-        current = {f.start: f for f in scan_text(path, document.text, settings, engine=engine) if fixable(f, settings)}
-        fix = FileFix(document, engine)
+        document = fix.document
+        current = {f.start: f for f in fix.findings if fixable(f, settings)}
         for row in group:
             alt = str(row.get("alt") or "").strip()
             if not alt:
