@@ -168,15 +168,12 @@ def collect(paths: Sequence[str], settings: Settings, workdir: str) -> tuple[lis
         places = (markdown_places if kind_of(path) == "markdown" else html_places)(fix.document.text, findings)
         for f in findings:
             place = places.get(f.start)
-            sources = place.sources if place else (f.src,)
-            resolved = None
-            for src in sources:
+            # Candidates in order; the last is the src as written, so a failure reports its reason.
+            # No candidate at all (no src, an area whose map no image uses): resolve "" for why.
+            for src in (place.sources if place else (f.src,)) or ("",):
                 resolved = resolver.resolve(src, path)
                 if resolved.path:
                     break
-            if resolved is not None and resolved.path is None and len(sources) > 1:
-                resolved = resolver.resolve(sources[-1], path)  # the reason for the src as written
-            assert resolved is not None
             image, reason = resolved.path, resolved.reason
             if f.element == "area":
                 image, reason = _area_image(image, reason, place, workdir)

@@ -114,6 +114,15 @@ def test_unfixable_stays_a_finding_and_the_rest_is_fixed(site: str) -> None:
     assert _read(path) == b"![](img/missing.png) ![A dog running on the grass.](img/cat.jpg) ![](../../etc/passwd)\n"
 
 
+def test_images_with_nothing_to_describe_are_reported(site: str) -> None:
+    _write(site, "a.html", b'<img class="x">\n<map name="m"><area href="/n" coords="0,0,9,9"></map>\n')
+    rc, out, _, _ = _run(site, "a.html")
+    assert rc == 1 and out.splitlines() == [
+        'a.html:1:1: ALT001 image "" has no alt text (not fixed: the image has no src)',
+        'a.html:2:15: ALT001 image map area "/n" has no alt text (not fixed: no <img usemap> uses this area\'s map)',
+    ]
+
+
 def test_file_changed_while_describing_is_not_written(site: str) -> None:
     path = _write(site, "a.md", b"![](img/cat.jpg)\n")
 
