@@ -110,7 +110,9 @@ def describe(
     writer_model = "" if settings.backend == "none" else settings.writer_model
     started = time.perf_counter()
 
-    first = {path: images.index(path) for path in dict.fromkeys(images)}  # where each image is first listed
+    first: dict[str, int] = {}  # where each image is first listed
+    for i, path in enumerate(images):
+        first.setdefault(path, i)
     loaded: list[LoadedImage | None] = [None] * len(images)
     errors: list[str | None] = [None] * len(images)
     for path, i in first.items():
