@@ -43,6 +43,7 @@ class FileFix:
     findings: tuple[Finding, ...] = ()  # every finding of the text as read
     proposals: list[Proposal] = field(default_factory=list)
     places: dict[int, Place] = field(default_factory=dict)  # by finding start
+    edits: list[Edit] = field(default_factory=list)  # what plan_file spliced in
     new_text: str | None = None  # the verified new text; None when nothing changes
     problem: str | None = None  # why the file is left as it is
 
@@ -121,6 +122,7 @@ def plan_file(fix: FileFix, settings: Settings) -> None:
             continue
         edits.append(made)
         fixed[p.finding.start] = p.alt
+    fix.edits = edits
     if not edits:
         return
     try:

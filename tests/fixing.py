@@ -7,10 +7,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from alttext.edit import Edit, apply_edits, edit_for
-from alttext.fix import fixable, verify
+from alttext.edit import Edit
+from alttext.fix import FileFix, Proposal, fixable, plan_file
 from alttext.model import Settings
 from alttext.scan import scan_text
+from alttext.scan.files import Document
 
 
 class EchoWriter:
@@ -42,23 +43,13 @@ class FixedCaptioner:
 
 
 def fix_text(path: str, text: str, alt: str = "Dog", engine: str | None = None, strict: bool = False) -> tuple[str, list[Edit]]:
-    """Every fixable image of ``text`` given ``alt``, edited and verified as fix does it."""
+    """Every fixable image of ``text`` given ``alt``, edited and verified by fix's own plan_file."""
     settings = dataclasses.replace(Settings(), strict=strict)
     engine = engine or ("gfm" if path.endswith((".md", ".mdx")) else "html")
     findings = scan_text(path, text, settings, engine=engine)
-    from alttext.fix import _prepared
-
-    prepared = _prepared(text, path, engine)
-    edits = []
-    for f in findings:
-        if fixable(f, settings):
-            made = edit_for(text, f, alt, prepared)
-            assert isinstance(made, Edit), made
-            edits.append(made)
-    if not edits:
-        return text, []
-    new = apply_edits(text, edits)
-    fixed = {f.start: alt for f in findings if fixable(f, settings)}
-    problem = verify(text, new, path, engine, settings, fixed, findings, edits)
-    assert problem is None, problem
-    return new, edits
+    fix = FileFix(Document(path, text.encode(), text, False), engine, findings)
+    fix.proposals = [Proposal(f, alt=alt) for f in findings if fixable(f, settings)]
+    plan_file(fix, settings)
+    assert [p.reason for p in fix.proposals if p.reason] == []
+    assert fix.problem is None, fix.problem
+    return (text if fix.new_text is None else fix.new_text), fix.edits
