@@ -1,7 +1,7 @@
 """Command line: argparse wiring only. ``main(argv) -> exit code``.
 
-Exit codes: 0 clean; 1 findings; 2 usage or configuration error, or an input that could not be read;
-130 interrupted.
+Exit codes (``alttext.model``): 0 clean; 1 findings, or files rewritten; 2 usage or configuration
+error, an input that could not be read or written, or an unusable model or server; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from alttext import __version__, messages
-
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED
 
 
 class _Parser(argparse.ArgumentParser):

@@ -16,9 +16,7 @@ from typing import Any, TextIO
 
 from alttext import messages
 from alttext.fix import FileFix, collect, describe_all, new_bytes, plan_file, unified_diff
-from alttext.model import Settings
-
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, Settings
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Exit codes: 0 nothing to do; 1 findings left, or files rewritten; 2 usage, configuration, an
+# unreadable or unwritable file, a model or server that cannot be used; 130 interrupted.
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
 
 @dataclass(frozen=True)
 class Finding:
