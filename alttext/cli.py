@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     fix.add_argument("--include", action="append", metavar="GLOB", help="also fix files matching GLOB (repeatable)")
     fix.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
     fix.add_argument("--engine", metavar="NAME", help="Markdown dialect (default: auto)")
-    fix.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary line")
+    fix.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary line or progress bar")
+    fix.add_argument("--shard", type=_shard, metavar="K/N", help="only the files of shard K of N (split a site across CI jobs)")
     _pipeline_options(fix)
     fix.add_argument("--config", metavar="FILE")
 
@@ -65,11 +66,25 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--exit-zero-even-if-changed", action="store_true")
     apply.add_argument("--quiet", "-q", action="store_true", default=None)
     apply.add_argument("--config", metavar="FILE")
+
+    cache = commands.add_parser("cache", help="show or clear the description cache")
+    cache.add_argument("action", choices=("stats", "clear"))
+    cache.add_argument("--config", metavar="FILE")
     return parser
 
 
+def _shard(value: str) -> tuple[int, int]:
+    from alttext.scan.files import parse_shard
+
+    try:
+        return parse_shard(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # Settings keys the pipeline options set.
-PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner", "language", "length", "device", "batch_size", "grounding")
+PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner", "language", "length", "device", "batch_size", "grounding",
+                 "quantize", "cache")
 
 
 def _pipeline_options(command: argparse.ArgumentParser) -> None:
@@ -83,6 +98,8 @@ def _pipeline_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--batch-size", dest="batch_size", type=int, default=None, metavar="N")
     command.add_argument("--grounding", choices=("strict", "lenient", "off"), default=None,
                          help="drop (strict) or mark (lenient) sentences the caption and page do not support")
+    command.add_argument("--quantize", choices=("none", "int8"), default=None, help="int8: quantize the in-process writer on CPU")
+    command.add_argument("--no-cache", dest="cache", action="store_false", default=None, help="neither read nor write the description cache")
 
 
 def _describe(args: argparse.Namespace) -> int:
@@ -95,16 +112,23 @@ def _describe(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
         return EXIT_ERROR
+    from alttext.pipeline.cache import open_cache
     from alttext.pipeline.caption import ModelLoadError
     from alttext.pipeline.describe import describe
     from alttext.pipeline.prompt import Context
     from alttext.pipeline.writer_openai import WriterError
+    from alttext.progress import Progress
 
+    cache = open_cache(settings, lambda line: print(line, file=sys.stderr))
     try:
-        results = describe(args.images, [Context(sentence=args.context or "")] * len(args.images), settings)
+        results = describe(args.images, [Context(sentence=args.context or "")] * len(args.images), settings,
+                           cache=cache, progress=Progress.on_terminal())
     except (ModelLoadError, WriterError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if cache is not None:
+            cache.close()
     if args.format == "json":
         print(json.dumps([d.as_dict() for d in results], indent=2, ensure_ascii=False))
     for d in results:
@@ -153,7 +177,35 @@ def _fix(args: argparse.Namespace) -> int:
     mode = commands.Mode(args.diff, args.dry_run, args.exit_zero_even_if_changed, settings.quiet)
     if args.command == "apply":
         return commands.apply(args.report, settings, mode)
-    return commands.fix(args.paths, settings, mode, report=args.report)
+    return commands.fix(args.paths, settings, mode, report=args.report, shard=args.shard)
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from alttext.config import ConfigError, load_settings
+    from alttext.pipeline import cache
+
+    try:
+        settings = load_settings({}, config_path=args.config)
+    except ConfigError as exc:
+        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
+        return EXIT_ERROR
+    folder = cache.folder_for(settings)
+    if args.action == "clear":
+        try:
+            entries = cache.clear(folder)
+        except OSError as exc:
+            print(messages.CACHE_UNUSABLE.format(path=folder, reason=exc.strerror or exc), file=sys.stderr)
+            return EXIT_ERROR
+        print(messages.CACHE_CLEARED.format(path=folder, entries=entries, entries_word=messages.plural(entries, "entry", "entries")), file=sys.stderr)
+        return EXIT_CLEAN
+    stats = cache.Cache(folder, lambda line: print(line, file=sys.stderr)).stats()
+    if not stats.size:
+        print(messages.CACHE_NONE.format(path=stats.path))
+        return EXIT_CLEAN
+    print(messages.CACHE_STATS.format(
+        path=stats.path, entries=stats.entries, entries_word=messages.plural(stats.entries, "entry", "entries"),
+        images=stats.images, images_word=messages.plural(stats.images, "image"), size=messages.size(stats.size)))
+    return EXIT_CLEAN
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _describe(args)
         if args.command in ("fix", "apply"):
             return _fix(args)
+        if args.command == "cache":
+            return _cache(args)
         parser.print_help()
         return EXIT_CLEAN
     except KeyboardInterrupt:

@@ -91,9 +91,13 @@ def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mo
 
 
 def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None = None,
-        out: TextIO | None = None, err: TextIO | None = None, **models: Any) -> int:
+        out: TextIO | None = None, err: TextIO | None = None, shard: tuple[int, int] | None = None,
+        **models: Any) -> int:
+    """``models``: ``captioner=``/``writer=`` instead of the ones the settings name (tests)."""
+    from alttext.pipeline.cache import open_cache
     from alttext.pipeline.caption import ModelLoadError
     from alttext.pipeline.writer_openai import WriterError
+    from alttext.progress import Progress
     from alttext.review import ReportError, entries, render
 
     out, err = out or sys.stdout, err or sys.stderr
@@ -103,20 +107,26 @@ def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None
         except ReportError as exc:
             print(messages.USAGE_ERROR.format(detail=exc), file=err)
             return EXIT_ERROR
+    cache = open_cache(settings, lambda line: print(line, file=err))
+    progress = Progress.on_terminal(settings.quiet, err)
     with tempfile.TemporaryDirectory(prefix="alttext-") as workdir:
-        fixes, errors = collect(paths, settings, workdir)
+        fixes, errors = collect(paths, settings, workdir, shard)
         try:
-            describe_all(fixes, settings, **models)
+            describe_all(fixes, settings, cache=cache, progress=progress, **models)
         except (ModelLoadError, WriterError) as exc:
             print(exc, file=err)
             return EXIT_ERROR
+        finally:
+            progress.done()
+            if cache is not None:
+                cache.close()
         if report:
             rows = entries(fixes, settings)
             with open(report, "w", encoding="utf-8", newline="") as f:
                 f.write(render(rows, report))
             for error in errors:
                 print(error.message, file=err)
-            print(messages.REPORT_WRITTEN.format(entries=len(rows), entries_word="entry" if len(rows) == 1 else "entries", path=report), file=err)
+            print(messages.REPORT_WRITTEN.format(entries=len(rows), entries_word=messages.plural(len(rows), "entry", "entries"), path=report), file=err)
             return EXIT_ERROR if errors else (EXIT_FINDINGS if rows else EXIT_CLEAN)
         return finish(fixes, errors, settings, mode, out, err)
 

@@ -17,7 +17,7 @@ from alttext import escape, messages
 from alttext.edit import Edit, EditError, apply_edits, edit_for
 from alttext.model import FileError, Finding, Settings
 from alttext.context import Place
-from alttext.scan.files import Document, discover, load_document
+from alttext.scan.files import Document, discover, in_shard, load_document
 
 FIXABLE = ("ALT001", "ALT003")
 
@@ -149,13 +149,16 @@ def open_file(path: str, settings: Settings) -> tuple[FileFix | None, FileError 
     return FileFix(document, engine, scan_text(path, document.text, settings, engine=engine)), None
 
 
-def collect(paths: Sequence[str], settings: Settings, workdir: str) -> tuple[list[FileFix], list[FileError]]:
-    """Scan the files and resolve every fixable finding to an image and a place on its page."""
+def collect(paths: Sequence[str], settings: Settings, workdir: str, shard: tuple[int, int] | None = None) -> tuple[list[FileFix], list[FileError]]:
+    """Scan the files (of one shard) and resolve every fixable finding to an image and a place
+    on its page."""
     from alttext.context import html_places, markdown_places
     from alttext.locate import Resolver
     from alttext.scan import kind_of
 
     files, errors = discover(paths, settings)
+    if shard is not None:
+        files = [path for path in files if in_shard(path, shard, settings.root)]
     resolver = Resolver(settings, workdir)
     fixes: list[FileFix] = []
     for path in files:
@@ -210,9 +213,10 @@ def _area_image(image: str | None, reason: str | None, place: Place | None, work
     return target, None
 
 
-def describe_all(fixes: list[FileFix], settings: Settings, **models: object) -> None:
+def describe_all(fixes: list[FileFix], settings: Settings, **options: object) -> None:
     """Describe every resolved image of every file in one batched run (an image used in many
-    places is captioned once; each place is written with its own context)."""
+    places is captioned once; each place is written with its own context). ``options`` go to
+    ``describe`` (cache, progress, models)."""
     from alttext.pipeline.describe import describe
     from alttext.pipeline.prompt import Context
 
@@ -223,7 +227,7 @@ def describe_all(fixes: list[FileFix], settings: Settings, **models: object) -> 
     places = [fix.places.get(fix.proposals[k].finding.start) for fix, k in todo]
     contexts = [place.context if place else Context() for place in places]
     languages = [place.language if place else "" for place in places]
-    results = describe(images, contexts, settings, page_languages=languages, **models)  # type: ignore[arg-type]
+    results = describe(images, contexts, settings, page_languages=languages, **options)  # type: ignore[arg-type]
     for (fix, k), d in zip(todo, results):
         p = fix.proposals[k]
         if d.error or not d.text:

@@ -42,8 +42,17 @@ USAGE_ERROR = "alttext: error: {detail}"
 INTERRUPTED = "alttext: interrupted"
 
 
-def plural(n: int, word: str) -> str:
-    return word if n == 1 else word + "s"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return word if n == 1 else (many or word + "s")
+
+
+def size(n: int) -> str:
+    """Bytes for people: ``812 B``, ``4.1 kB``, ``3.0 MB``."""
+    for unit in ("B", "kB", "MB"):
+        if n < 1000 or unit == "MB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} MB"
 
 IMG_EMPTY = "{name}: empty file, not an image"
 IMG_TOO_LARGE = "{name}: {size} bytes is over the image size limit ({limit} bytes)"
@@ -82,3 +91,10 @@ REPORT_WRITTEN = "alttext: {entries} {entries_word} written to {path}; no source
 REPORT_FORMAT = "{path}: unknown report format; use .json, .csv or .md"
 APPLY_SKIPPED = "{path}:{line}:{column}: skipped: {reason}"
 APPLY_BAD = "{path}: not an alttext report: {reason}"
+
+CACHE_LOCKED = "alttext: warning: cache {path} is locked by another process; running without it"
+CACHE_UNUSABLE = "alttext: warning: cache {path} cannot be used ({reason}); running without it"
+CACHE_CORRUPT = "alttext: warning: cache {path} was corrupt ({reason}); moved it to {aside} and started a new one"
+CACHE_STATS = "{path}: {entries} {entries_word} for {images} {images_word}, {size}"
+CACHE_CLEARED = "alttext: cleared {path} ({entries} {entries_word})"
+CACHE_NONE = "{path}: no cache"

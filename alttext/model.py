@@ -90,6 +90,9 @@ class Settings:
     timeout: float = 60.0
     retries: int = 2
     grounding: str = "strict"  # strict | lenient | off
+    quantize: str = "none"  # none | int8 (the transformers writer, on CPU)
+    cache: bool = True
+    cache_dir: str = ".alttext-cache"  # relative to the project root
     # Finding the image files (fix).
     site_root: str = ""  # where root-relative /img/a.png resolve; "" : the site's own folder
     static_dirs: tuple[str, ...] = ()  # more folders served at the site root; () : the engine's

@@ -64,9 +64,10 @@ def test_unusable_backend_exits_two(blip: str, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().err.startswith("alttext: error: cannot load the captioner model ")
 
 
-def test_describe_in_process(blip: str, capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_describe_in_process(blip: str, capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.models import tiny_qwen3
 
+    monkeypatch.chdir(tmp_path_factory.mktemp("site"))
     qwen3 = os.path.join(os.path.dirname(os.path.dirname(FIXTURES)), "shared", "models", "qwen3-0.6b")
     if not os.path.isdir(qwen3):
         pytest.skip("shared Qwen3 tokenizer not found")

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from alttext.model import Settings
-from alttext.scan.files import GlobSet, check_paths, discover, read_document
+from alttext.scan.files import GlobSet, check_paths, discover, in_shard, parse_shard, read_document
 
 
 def _write(path: os.PathLike[str] | str, data: bytes) -> str:
@@ -158,3 +158,31 @@ def test_parallel_equals_serial(tmp_path: os.PathLike[str], monkeypatch: pytest.
     serial = check_paths(["d"], Settings(jobs=1))
     parallel = check_paths(["d"], Settings(jobs=2))
     assert serial == parallel and len(serial.findings) == 100 and len(serial.errors) == 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
+def test_every_file_is_in_exactly_one_shard(n: int) -> None:
+    paths = [f"docs/section-{k // 10}/post-{k}.md" for k in range(200)] + ["index.html", "a b/ü.md"]
+    owners = {p: [k for k in range(1, n + 1) if in_shard(p, (k, n), ".")] for p in paths}
+    assert all(len(found) == 1 for found in owners.values())
+    if n > 1:  # and the split is roughly even
+        sizes = [sum(found == [k] for found in owners.values()) for k in range(1, n + 1)]
+        assert min(sizes) > len(paths) / n / 2
+
+
+def test_shard_depends_on_the_path_from_the_root_only(tmp_path: os.PathLike[str]) -> None:
+    root = str(tmp_path)
+    here = [k for k in range(1, 5) if in_shard(os.path.join(root, "docs", "a.md"), (k, 4), root)]
+    there = [k for k in range(1, 5) if in_shard("docs/a.md", (k, 4), ".")]
+    assert here == there
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1", "a/b", "1/0", "-1/2", ""])
+def test_bad_shard_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"--shard expects K/N with 1 <= K <= N, such as 1/4, not "):
+        parse_shard(text)
+
+
+def test_good_shard_is_parsed() -> None:
+    assert parse_shard("2/4") == (2, 4)
+    assert parse_shard("1/1") == (1, 1)

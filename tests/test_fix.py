@@ -22,7 +22,8 @@ from tests.fixing import EchoWriter, FixedCaptioner
 IMG = os.path.join(FIXTURES, "site", "img")
 
 
-def _run(root: str, *paths: str, mode: commands.Mode = commands.Mode(), report: str | None = None, **changes: Any) -> tuple[int, str, str, FixedCaptioner]:
+def _run(root: str, *paths: str, mode: commands.Mode = commands.Mode(), report: str | None = None,
+         shard: tuple[int, int] | None = None, **changes: Any) -> tuple[int, str, str, FixedCaptioner]:
     # A 30-character target: the echoed caption is within the length budget, so no review note.
     settings = dataclasses.replace(load_settings({}, cwd=root), backend="openai", writer_model="echo", length=30, **changes)
     captioner = FixedCaptioner()
@@ -30,7 +31,7 @@ def _run(root: str, *paths: str, mode: commands.Mode = commands.Mode(), report: 
     old = os.getcwd()
     os.chdir(root)
     try:
-        rc = commands.fix(list(paths), settings, mode, report=report, out=out, err=err, captioner=captioner, writer=EchoWriter())
+        rc = commands.fix(list(paths), settings, mode, report=report, out=out, err=err, shard=shard, captioner=captioner, writer=EchoWriter())
     finally:
         os.chdir(old)
     return rc, out.getvalue(), err.getvalue(), captioner
@@ -235,3 +236,26 @@ def test_cli_fix_with_the_none_backend(tmp_path: os.PathLike[str], monkeypatch: 
     assert "Rewriting a.md\n" in capsys.readouterr().err
     assert main(["fix", "a.md", "--backend", "none", "--captioner", blip, "--device", "cpu"]) == 0
     assert main(["check", "a.md"]) == 0
+
+
+def test_shards_split_the_files_and_together_fix_them_all(site: str) -> None:
+    names = [f"p{k}.md" for k in range(12)]
+    for name in names:
+        _write(site, name, b"![](img/cat.jpg)\n")
+    done: list[str] = []
+    for k in (1, 2, 3):
+        rc, out, err, _ = _run(site, ".", shard=(k, 3))
+        fixed = sorted(line.split(":")[0] for line in out.splitlines())
+        assert fixed and not set(fixed) & set(done)
+        done += fixed
+    assert sorted(done) == sorted(names)
+    assert all(_read(os.path.join(site, n)) == b"![A dog running on the grass.](img/cat.jpg)\n" for n in names)
+
+
+def test_bad_shard_is_a_usage_error(site: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from alttext.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["fix", "--shard", "4/3", site])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "alttext: error: argument --shard: --shard expects K/N with 1 <= K <= N, such as 1/4, not '4/3'"

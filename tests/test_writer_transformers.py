@@ -79,3 +79,58 @@ def test_exact_prompt_text_is_the_golden(qwen: str) -> None:
     with open(os.path.join(GOLDEN, "prompt-en.qwen3.txt"), encoding="utf-8") as f:
         golden = f.read()
     assert TransformersWriter(qwen, device="cpu").prompt_text(build_messages(FACTS, CONTEXT, "en")) == golden
+
+
+def _generate(writer: TransformersWriter, inputs: dict, prompt_length: int) -> tuple:
+    import torch
+
+    with torch.inference_mode():
+        out = writer._model.generate(**inputs, do_sample=False, max_new_tokens=4, pad_token_id=writer.tokenizer.pad_token_id,
+                                     output_logits=True, return_dict_in_generate=True)
+    return out.sequences[:, prompt_length:], out.logits
+
+
+def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str) -> None:
+    import torch
+
+    writer = TransformersWriter(qwen, device="cpu")
+    conversations = _conversations()
+    inputs, length = writer.prepare(conversations)
+    rows = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in conversations]
+    shared = writer.shared_prefix(rows)
+    # The whole system message and more is shared; the cache holds it, once per row.
+    assert shared > len(writer.tokenizer(writer.prompt_text(conversations[0]).split("<|im_start|>user")[0])["input_ids"])
+    assert inputs["cache"].get_seq_length() == shared and inputs["input_ids"].shape == (3, length)
+    # Each row: the shared tokens, padding (masked), then its own tokens.
+    for row, ids, mask in zip(rows, inputs["input_ids"].tolist(), inputs["attention_mask"].tolist()):
+        assert [t for t, m in zip(ids, mask) if m] == row
+        assert mask[:shared] == [1] * shared and sorted(mask[shared:]) == mask[shared:]
+    # Greedy generation gives the same tokens and logits as plain left padding.
+    plain = writer.encode(conversations)
+    got, got_logits = _generate(writer, inputs, length)
+    want, want_logits = _generate(writer, dict(plain), plain["input_ids"].shape[1])
+    assert torch.equal(got, want)
+    for a, b in zip(got_logits, want_logits):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_shared_prefix_of_rows() -> None:
+    writer = TransformersWriter("unused")
+    assert writer.shared_prefix([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert writer.shared_prefix([[1, 2, 3], [1, 2, 3]]) == 2  # every row keeps one token of its own
+    assert writer.shared_prefix([[1, 2, 3]]) == 2
+    assert writer.shared_prefix([[7, 2], [1, 2]]) == 0
+
+
+def test_int8_writer_quantizes_its_linear_layers(qwen: str) -> None:
+    import torch
+
+    writer = TransformersWriter(qwen, device="cpu", quantize="int8", max_new_tokens=6)
+    answers = writer.write(_conversations(), [1, 2, 3])
+    assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    assert sum(isinstance(m, DynamicLinear) for m in writer._model.modules()) >= 7  # q, k, v, o, gate, up, down
+    assert not any(isinstance(m, torch.nn.Linear) for m in writer._model.modules())
+    # The same seeds give the same answers on a rerun.
+    assert writer.write(_conversations(), [1, 2, 3]) == answers

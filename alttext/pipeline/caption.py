@@ -36,6 +36,35 @@ def pick_device(setting: str = "auto") -> str:
     return "cpu"
 
 
+def cpu_count() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 quota (containers, CI)."""
+    import os
+
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:
+        count = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def use_cpu_threads() -> None:
+    """One torch thread per usable CPU, unless the user chose (OMP_NUM_THREADS) — torch's own
+    default counts the host's cores, which oversubscribes a container's quota."""
+    import os
+
+    import torch
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(cpu_count())
+
+
 class Captioner:
     def __init__(self, model: str = DEFAULT_CAPTIONER, device: str = "auto", batch_size: int = 8, max_new_tokens: int = 30) -> None:
         self.model_id = model
@@ -60,6 +89,8 @@ class Captioner:
         except (OSError, ValueError) as exc:
             raise model_load_error("captioner", self.model_id, "captioner", exc) from None
         self._model = model.to(self.device).eval()
+        if self.device == "cpu":
+            use_cpu_threads()
 
     def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
         """One caption per image, in order. With ``prompt``, BLIP continues that text (a

@@ -16,8 +16,10 @@ from typing import Any, Protocol
 
 from alttext.images import ImageError, LoadedImage, load_image_file
 from alttext.model import Settings
+from alttext.progress import Progress
 from alttext.pipeline import clean as cleaning
 from alttext.pipeline import grounding
+from alttext.pipeline.cache import Cache, file_sha256, fingerprint
 from alttext.pipeline.elements import combined
 from alttext.pipeline.prompt import PROMPT_VERSION, Context, Facts, budget, build_messages, resolve_language
 
@@ -43,6 +45,7 @@ class Description:
     dropped: tuple[str, ...] = ()  # sentences removed, and why
     needs_review: bool = False
     error: str | None = None
+    cached: bool = False  # read from the cache, not generated in this run
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,7 +61,7 @@ def make_writer(settings: Settings) -> Writer | None:
     if settings.backend == "none":
         return None
     key = ("writer", settings.backend, settings.writer_model, settings.base_url, settings.device, settings.batch_size,
-           settings.timeout, settings.retries, settings.concurrency)
+           settings.timeout, settings.retries, settings.concurrency, settings.quantize)
     if key not in _LOADED:
         _LOADED[key] = _new_writer(settings)
     return _LOADED[key]
@@ -79,7 +82,7 @@ def _new_writer(settings: Settings) -> Writer:
         )
     from alttext.pipeline.writer_transformers import TransformersWriter
 
-    return TransformersWriter(settings.writer_model, device=settings.device, batch_size=settings.batch_size)
+    return TransformersWriter(settings.writer_model, device=settings.device, batch_size=settings.batch_size, quantize=settings.quantize)
 
 
 def make_captioner(settings: Settings) -> Any:
@@ -99,14 +102,84 @@ def describe(
     page_languages: Sequence[str] | None = None,
     captioner: Any = None,
     writer: Writer | None = None,
+    cache: Cache | None = None,
+    progress: Progress | None = None,
 ) -> list[Description]:
     """Describe image files. ``captioner``/``writer`` default to the ones ``settings`` names.
 
-    An image listed many times (one picture on many pages) is loaded and captioned once; each
-    listing is written with its own context, and identical (image, context, language) once.
+    With a ``cache``, descriptions it holds are returned without loading a model, and new ones
+    are stored. An image listed many times (one picture on many pages) is loaded and captioned
+    once; each listing is written with its own context, and identical (image, context, language)
+    once.
     """
+    started = time.perf_counter()
     contexts = list(contexts) if contexts is not None else [Context()] * len(images)
     page_languages = list(page_languages) if page_languages is not None else [""] * len(images)
+    languages = [resolve_language(settings.language, page_languages[i]) for i in range(len(images))]
+    results: list[Description | None] = [None] * len(images)
+
+    keys: dict[int, tuple[str, str]] = {}
+    if cache is not None:
+        digests = {path: file_sha256(path) for path in dict.fromkeys(images)}
+        for i, path in enumerate(images):
+            digest = digests[path]
+            if digest:
+                keys[i] = (digest, fingerprint(settings, languages[i], contexts[i].items()))
+        found = cache.get(list(keys.values()))
+        for i, key in keys.items():
+            if key in found:
+                results[i] = _from_cache(found[key], images[i])
+
+    todo = [i for i, r in enumerate(results) if r is None]
+    if todo:
+        fresh, digests_read = _describe(
+            [images[i] for i in todo], [contexts[i] for i in todo], [languages[i] for i in todo], settings,
+            captioner, writer, progress or Progress(),
+        )
+        for i, d, digest in zip(todo, fresh, digests_read):
+            results[i] = d
+        if cache is not None:
+            # Stored under the digest of the bytes actually described (the file may have changed
+            # since it was hashed); failures are not stored, they are cheap to find again.
+            cache.put({
+                keys[i]: _cache_value(d) for i, d, digest in zip(todo, fresh, digests_read)
+                if i in keys and digest == keys[i][0] and d.error is None and d.text
+            })
+    total = round(time.perf_counter() - started, 3)
+    return [Description(**{**vars(r), "timings": {**r.timings, "total_s": total}}) for r in results if r is not None]
+
+
+# What a cache entry holds: the description without what belongs to this run.
+_NOT_CACHED = ("image", "timings", "cached")
+
+
+def _cache_value(d: Description) -> dict[str, Any]:
+    return {k: v for k, v in d.as_dict().items() if k not in _NOT_CACHED}
+
+
+def _from_cache(value: dict[str, Any], image: str) -> Description | None:
+    """The cached description, or None when the entry does not fit (it is then described again)."""
+    try:
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+        return Description(**fields, image=image, cached=True)
+    except TypeError:
+        return None
+
+
+def _chunks(items: Sequence[int], size: int) -> list[list[int]]:
+    return [list(items[k : k + size]) for k in range(0, len(items), max(1, size))]
+
+
+def _describe(
+    images: list[str],
+    contexts: list[Context],
+    languages: list[str],
+    settings: Settings,
+    captioner: Any,
+    writer: Writer | None,
+    progress: Progress,
+) -> tuple[list[Description], list[str | None]]:
+    """The pipeline itself, on images no cache holds; the descriptions and each image's SHA-256."""
     writer_model = "" if settings.backend == "none" else settings.writer_model
     started = time.perf_counter()
 
@@ -130,11 +203,14 @@ def describe(
     unique_raster = [i for i in raster if first[images[i]] == i]
     if unique_raster:
         captioner = captioner or make_captioner(settings)
-        for i, text in zip(unique_raster, captioner.caption([loaded[i].image for i in unique_raster])):  # type: ignore[union-attr]
-            captions[i] = text
+        size = getattr(captioner, "batch_size", settings.batch_size)
+        progress.stage("captioning", len(unique_raster), "images")
+        for chunk in _chunks(unique_raster, size):
+            for i, text in zip(chunk, captioner.caption([loaded[i].image for i in chunk])):  # type: ignore[union-attr]
+                captions[i] = text
+            progress.advance(len(chunk))
         for i in raster:
             captions[i] = captions[first[images[i]]]
-    languages = [resolve_language(settings.language, page_languages[i]) for i in range(len(images))]
 
     # Elements the caption leaves out: a second caption, then the page context, may supply them.
     # Captions are English (BLIP); the page is in its own language.
@@ -146,13 +222,17 @@ def describe(
     needs_second = [i for i in raster if missing(i)]
     second_for = {images[i]: i for i in reversed(needs_second)}  # one second caption per image
     if second_for:
-        seconds = captioner.caption([loaded[i].image for i in second_for.values()], prompt=SECOND_PASS_PROMPT)  # type: ignore[union-attr]
-        second = dict(zip(second_for, seconds))
+        progress.stage("captioning again", len(second_for), "images")
+        second: dict[str, str] = {}
+        for chunk in _chunks(list(second_for.values()), size):
+            texts = captioner.caption([loaded[i].image for i in chunk], prompt=SECOND_PASS_PROMPT)  # type: ignore[union-attr]
+            second.update((images[i], text) for i, text in zip(chunk, texts))
+            progress.advance(len(chunk))
         for i in needs_second:
             text = second[images[i]]
             if text and text != captions[i]:
                 details[i].append(text)
-    caption_s = time.perf_counter() - started
+    caption_s = round(time.perf_counter() - started, 3)
 
     results: list[Description | None] = [None] * len(images)
     todo: list[tuple[int, dict[str, Any]]] = []
@@ -177,17 +257,14 @@ def describe(
         same: dict[tuple[Any, ...], int] = {}
         for i, _ in todo:
             same.setdefault((images[i], facts[i], contexts[i], languages[i]), i)
-        _write([(i, base) for i, base in todo if i in same.values()], facts, contexts, languages, loaded, settings, writer, results)
+        _write([(i, base) for i, base in todo if i in same.values()], facts, contexts, languages, loaded, settings, writer, results, progress)
         for i, base in todo:
             j = same[(images[i], facts[i], contexts[i], languages[i])]
             if j != i:
                 results[i] = Description(**{**vars(results[j]), **base})
-    total = time.perf_counter() - started
-    out = []
-    for r in results:
-        assert r is not None
-        out.append(Description(**{**vars(r), "timings": {"caption_s": round(caption_s, 3), "total_s": round(total, 3)}}))
-    return out
+    progress.done()
+    out = [Description(**{**vars(r), "timings": {"caption_s": caption_s}}) for r in results if r is not None]
+    return out, [im.sha256 if im is not None else None for im in loaded]
 
 
 def _judge(raw: str, language: str, settings: Settings, found: grounding.Evidence) -> tuple[str, list[cleaning.LintFinding]]:
@@ -218,6 +295,7 @@ def _write(
     settings: Settings,
     writer: Writer,
     results: list[Description | None],
+    progress: Progress,
 ) -> None:
     from alttext.pipeline.writer_transformers import seed_for
 
@@ -228,7 +306,18 @@ def _write(
     # The evidence an answer may draw on: the captions and what the page says around the image.
     found = {i: grounding.evidence([facts[i].caption, *facts[i].details, *(v for _, v in contexts[i].items())]) for i in order}
     seeds = {i: seed_for(loaded[i].sha256) for i in order}  # type: ignore[union-attr]
-    answers = writer.write([conversation(i) for i in order], [seeds[i] for i in order])
+    size = getattr(writer, "batch_size", None) or max(settings.batch_size, settings.concurrency)
+
+    def write(stage: str, items: list[int], feedback: dict[int, tuple[str, ...]], bump: int) -> list[str]:
+        # In chunks of the writer's own batch, so the progress moves and batches stay the same.
+        progress.stage(stage, len(items), "alt texts")
+        out: list[str] = []
+        for chunk in _chunks(items, size):
+            out += writer.write([conversation(i, feedback.get(i, ())) for i in chunk], [seeds[i] + bump for i in chunk])
+            progress.advance(len(chunk))
+        return out
+
+    answers = write("writing", order, {}, 0)
     judged = {i: _judge(raw, languages[i], settings, found[i]) for i, raw in zip(order, answers)}
     history: dict[int, tuple[str, ...]] = {i: () for i in order}
 
@@ -236,7 +325,7 @@ def _write(
     retry = [i for i in order if judged[i][1]]
     if retry:
         feedback = {i: tuple(str(f) for f in judged[i][1]) for i in retry}
-        again = writer.write([conversation(i, feedback[i]) for i in retry], [seeds[i] + 1 for i in retry])
+        again = write("rewriting", retry, feedback, 1)
         for i, raw in zip(retry, again):
             history[i] = feedback[i]
             judged[i] = _judge(raw, languages[i], settings, found[i])

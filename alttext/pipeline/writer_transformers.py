@@ -1,7 +1,11 @@
 """The in-process writer: a causal LM (default Qwen/Qwen3-0.6B) through transformers.
 
-Loaded once, on first use. Prompts go through the model's own chat template with thinking off;
-batches are left-padded so every row generates from its own last token. Sampling uses the settings
+Loaded once, on first use. Prompts go through the model's own chat template with thinking off.
+Every prompt of a batch starts with the same system message, so the tokens the batch shares are
+run through the model once and their key/value cache is reused by every row (most of a prompt's
+tokens are that shared part); the rest of each row is padded between the shared part and its own
+tokens, so every row generates from its own last token. On CPU, ``quantize="int8"`` replaces the
+linear layers with dynamically quantized int8 ones (several times faster, for a small loss). Sampling uses the settings
 Qwen3 recommends for non-thinking use (temperature 0.6, top_p 0.95, top_k 20). ``generate()`` draws
 from one generator per batch, so a batch is seeded from its images' seeds together: the same images
 in the same batches give the same text on a rerun.
@@ -13,7 +17,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from alttext.pipeline.caption import model_load_error, pick_device
+from alttext.pipeline.caption import model_load_error, pick_device, use_cpu_threads
 
 DEFAULT_WRITER = "Qwen/Qwen3-0.6B"
 
@@ -38,12 +42,14 @@ class TransformersWriter:
         top_p: float = 0.95,
         top_k: int = 20,
         max_new_tokens: int = 256,
+        quantize: str = "none",
     ) -> None:
         self.model_id = model
         self.device_setting = device
         self.batch_size = max(1, batch_size)
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
         self.max_new_tokens = max_new_tokens
+        self.quantize = quantize
         self.device = "cpu"
         self._model: Any = None
         self.tokenizer: Any = None
@@ -65,7 +71,12 @@ class TransformersWriter:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.tokenizer = tokenizer
-        self._model = model.to(self.device).eval()
+        model = model.to(self.device).eval()
+        if self.device == "cpu":
+            use_cpu_threads()
+            if self.quantize == "int8":
+                model = quantize_int8(model)
+        self._model = model
 
     def prompt_text(self, conversation: Sequence[Mapping[str, str]]) -> str:
         self.load()
@@ -74,9 +85,43 @@ class TransformersWriter:
         )
 
     def encode(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> Any:
+        """Left-padded input ids and attention mask for a batch (no shared-prefix reuse)."""
         self.load()
         texts = [self.prompt_text(c) for c in conversations]
         return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+
+    def shared_prefix(self, rows: Sequence[Sequence[int]]) -> int:
+        """How many leading tokens every row has in common, leaving each row one of its own."""
+        n = min(len(r) for r in rows) - 1
+        for k in range(n):
+            token = rows[0][k]
+            if any(r[k] != token for r in rows):
+                return k
+        return max(0, n)
+
+    def prepare(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> tuple[dict[str, Any], int]:
+        """Generation inputs with the shared prefix already run: ``(kwargs, prompt length)``.
+
+        Layout per row: ``[shared prefix][padding][own tokens]``; the mask hides the padding and
+        the position ids generate() derives from the mask stay contiguous for the real tokens.
+        """
+        import torch
+
+        self.load()
+        rows = [self.tokenizer(self.prompt_text(c), add_special_tokens=False)["input_ids"] for c in conversations]
+        shared = self.shared_prefix(rows)
+        if shared < 2:
+            inputs = self.encode(conversations)
+            return dict(inputs), inputs["input_ids"].shape[1]
+        own = [r[shared:] for r in rows]
+        width = max(len(r) for r in own)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([rows[0][:shared] + [pad] * (width - len(r)) + r for r in own], device=self.device)
+        mask = torch.tensor([[1] * shared + [0] * (width - len(r)) + [1] * len(r) for r in own], device=self.device)
+        with torch.inference_mode():
+            prefix = self._model(input_ids=ids[:1, :shared], use_cache=True).cache
+        prefix.batch_repeat_interleave(len(rows))
+        return {"input_ids": ids, "attention_mask": mask, "cache": prefix}, ids.shape[1]
 
     def write(self, conversations: Sequence[Sequence[Mapping[str, str]]], seeds: Sequence[int | None] | None = None) -> list[str]:
         """One answer per conversation, in order, generated ``batch_size`` at a time."""
@@ -87,7 +132,7 @@ class TransformersWriter:
         out: list[str] = []
         for start in range(0, len(conversations), self.batch_size):
             batch = conversations[start : start + self.batch_size]
-            inputs = self.encode(batch)
+            inputs, prompt_length = self.prepare(batch)
             torch.manual_seed(_batch_seed(seeds[start : start + self.batch_size]))
             with torch.inference_mode():
                 ids = self._model.generate(
@@ -99,6 +144,19 @@ class TransformersWriter:
                     max_new_tokens=self.max_new_tokens,
                     pad_token_id=self.tokenizer.pad_token_id,
                 )
-            new = ids[:, inputs["input_ids"].shape[1] :]
+            new = ids[:, prompt_length:]
             out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
         return out
+
+
+def quantize_int8(model: Any) -> Any:
+    """``model`` with its linear layers dynamically quantized to int8 (CPU only)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch marks eager quantization deprecated (torchao replaces it)
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import errno
 import functools
+import hashlib
 import os
 import re
 import stat
@@ -105,6 +106,27 @@ def _display(path: str) -> str:
 
 def _is_virtualenv(path: str) -> bool:
     return os.path.exists(os.path.join(path, "pyvenv.cfg"))
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``"K/N"`` (1 <= K <= N) -> ``(K, N)``; ValueError with a readable reason otherwise."""
+    k, sep, n = value.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (0, 0)
+    if not sep or not 1 <= shard[0] <= shard[1]:
+        raise ValueError(f"--shard expects K/N with 1 <= K <= N, such as 1/4, not {value!r}")
+    return shard
+
+
+def in_shard(path: str, shard: tuple[int, int], root: str) -> bool:
+    """Whether ``path`` belongs to shard K of N. A file's shard depends only on its path from the
+    project root, so it is the same on every machine and stays put when other files come and go
+    (each shard's cache keeps its hits)."""
+    k, n = shard
+    key = relative_path(path, os.path.abspath(root)).encode("utf-8")
+    return int(hashlib.sha256(key).hexdigest()[:16], 16) % n == k - 1
 
 
 def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[FileError]]:

@@ -1,0 +1,241 @@
+"""Descriptions cached by content: the image's SHA-256 and a fingerprint of every setting that
+changes the text (captioner, backend, writer model, prompt version, language, length, grounding,
+quantization, the page context).
+
+SQLite in WAL mode, so two runs (two pre-commit hooks, CI jobs on one runner) can read and write
+at once. A cache is only ever an optimisation: a locked, unwritable or corrupt one is reported on
+stderr and bypassed, never fatal. A corrupt file is moved aside and a new one started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alttext import messages
+from alttext.model import Settings
+
+FILE_NAME = "descriptions.sqlite3"
+# Bumped when what a cached description means changes (cleaning, the guard, the stored fields).
+SCHEMA = 1
+BUSY_TIMEOUT_S = 10.0
+
+Key = tuple[str, str]  # (image sha256, fingerprint)
+
+
+def folder_for(settings: Settings) -> str:
+    return os.path.join(settings.root, settings.cache_dir)
+
+
+def fingerprint(settings: Settings, language: str, context: Iterable[tuple[str, str]]) -> str:
+    """What, besides the image, decides the description."""
+    from alttext.pipeline.prompt import PROMPT_VERSION
+
+    parts = {
+        "schema": SCHEMA,
+        "captioner": settings.captioner,
+        "backend": settings.backend,
+        "writer_model": "" if settings.backend == "none" else settings.writer_model,
+        "quantize": settings.quantize if settings.backend == "transformers" else "none",
+        "prompt": PROMPT_VERSION,
+        "language": language,
+        "length": settings.length,
+        "grounding": settings.grounding,
+        "context": [list(item) for item in context],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def file_sha256(path: str) -> str | None:
+    """The file's SHA-256, or None when it cannot be read (the pipeline then says why)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Stats:
+    path: str
+    entries: int
+    images: int
+    size: int  # bytes on disk, the WAL included
+    oldest: float | None
+    newest: float | None
+
+
+class Cache:
+    """One cache folder. Every method degrades to a miss (or a no-op) once the cache has failed."""
+
+    def __init__(self, folder: str, warn: Callable[[str], None]) -> None:
+        self.folder = folder
+        self.path = os.path.join(folder, FILE_NAME)
+        self._warn = warn
+        self._db: sqlite3.Connection | None = None
+        self.failed = False
+        self.hits = self.misses = 0
+
+    # Opening -------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self._db is not None or self.failed:
+            return self._db
+        try:
+            if not os.path.isdir(self.folder):
+                # A folder of our own: keep it out of version control, as pytest and ruff do.
+                os.makedirs(self.folder)
+                with open(os.path.join(self.folder, ".gitignore"), "w", encoding="utf-8") as f:
+                    f.write("# Created by alttext: a cache, never committed.\n*\n")
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if _locked(exc):
+                return self._fail(messages.CACHE_LOCKED.format(path=self.path))
+            self._db = self._recover(exc)
+        except OSError as exc:
+            return self._fail(messages.CACHE_UNUSABLE.format(path=self.path, reason=exc.strerror or exc))
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS descriptions (image TEXT NOT NULL, fingerprint TEXT NOT NULL, "
+                "value TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (image, fingerprint)) WITHOUT ROWID"
+            )
+            db.execute("SELECT count(*) FROM descriptions").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _recover(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection | None:
+        """Move a corrupt file aside and start again; if even that fails, run without a cache."""
+        aside = f"{self.path}.corrupt-{int(time.time())}"
+        try:
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.remove(self.path + suffix)
+            db = self._open()
+        except (OSError, sqlite3.Error) as again:
+            return self._fail(messages.CACHE_UNUSABLE.format(path=self.path, reason=f"{exc}; {again}"))
+        self._warn(messages.CACHE_CORRUPT.format(path=self.path, reason=exc, aside=aside))
+        return db
+
+    def _fail(self, message: str) -> None:
+        if not self.failed:
+            self._warn(message)
+        self.failed = True
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        return None
+
+    def _error(self, exc: sqlite3.Error) -> None:
+        if _locked(exc):
+            self._fail(messages.CACHE_LOCKED.format(path=self.path))
+        else:
+            self._fail(messages.CACHE_UNUSABLE.format(path=self.path, reason=exc))
+
+    # Use ----------------------------------------------------------------------------------
+
+    def get(self, keys: Sequence[Key]) -> dict[Key, dict[str, Any]]:
+        """The cached values of ``keys`` that are present and readable."""
+        db = self._connect()
+        found: dict[Key, dict[str, Any]] = {}
+        if db is not None and keys:
+            try:
+                unique = list(dict.fromkeys(keys))
+                for start in range(0, len(unique), 400):  # SQLite caps the parameters per statement
+                    chunk = unique[start : start + 400]
+                    where = " OR ".join(["(image = ? AND fingerprint = ?)"] * len(chunk))
+                    rows = db.execute(f"SELECT image, fingerprint, value FROM descriptions WHERE {where}", [v for k in chunk for v in k])
+                    for image, fp, value in rows:
+                        try:
+                            found[(image, fp)] = json.loads(value)
+                        except ValueError:
+                            continue  # an unreadable entry is a miss; the new value replaces it
+            except sqlite3.Error as exc:
+                self._error(exc)
+                return {}
+        self.hits += sum(1 for k in keys if k in found)
+        self.misses += sum(1 for k in keys if k not in found)
+        return found
+
+    def put(self, items: Mapping[Key, Mapping[str, Any]]) -> None:
+        db = self._connect()
+        if db is None or not items:
+            return
+        now = time.time()
+        rows = [(image, fp, json.dumps(dict(value), ensure_ascii=False), now) for (image, fp), value in items.items()]
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO descriptions VALUES (?, ?, ?, ?)", rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            self._error(exc)
+
+    def stats(self) -> Stats:
+        size = sum(os.path.getsize(self.path + s) for s in ("", "-wal") if os.path.exists(self.path + s))
+        if not os.path.exists(self.path):
+            return Stats(self.path, 0, 0, 0, None, None)
+        db = self._connect()
+        if db is None:
+            return Stats(self.path, 0, 0, size, None, None)
+        try:
+            entries, images, oldest, newest = db.execute(
+                "SELECT count(*), count(DISTINCT image), min(created), max(created) FROM descriptions"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self._error(exc)
+            return Stats(self.path, 0, 0, size, None, None)
+        return Stats(self.path, entries, images, size, oldest, newest)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def clear(folder: str) -> int:
+    """Remove the cache files (a corrupt one too); the number of entries it held, when readable."""
+    path = os.path.join(folder, FILE_NAME)
+    entries = 0
+    if os.path.exists(path):
+        try:
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+            try:
+                entries = db.execute("SELECT count(*) FROM descriptions").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.Error:
+            entries = 0
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+        if name.startswith(FILE_NAME):
+            os.remove(os.path.join(folder, name))
+    return entries
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def open_cache(settings: Settings, warn: Callable[[str], None]) -> Cache | None:
+    return Cache(folder_for(settings), warn) if settings.cache else None
