@@ -7,6 +7,7 @@ error, an input that could not be read or written, or an unusable model or serve
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -66,6 +67,18 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--exit-zero-even-if-changed", action="store_true")
     apply.add_argument("--quiet", "-q", action="store_true", default=None)
     apply.add_argument("--config", metavar="FILE")
+
+    watch = commands.add_parser("watch", help="add alt text to new images as you save (loads the models)")
+    watch.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
+    watch.add_argument("--report", action="store_true", help="print the proposed alt text; change no file")
+    watch.add_argument("--debounce", type=float, default=0.5, metavar="SECONDS", help="act once a file has been quiet this long (default: 0.5)")
+    watch.add_argument("--strict", action="store_true", default=None, help="also replace weak alt text (ALT002)")
+    watch.add_argument("--fetch-remote", action="store_true", default=None, help="download http(s) images to describe them")
+    watch.add_argument("--include", action="append", metavar="GLOB")
+    watch.add_argument("--exclude", action="append", metavar="GLOB")
+    watch.add_argument("--engine", metavar="NAME")
+    _pipeline_options(watch)
+    watch.add_argument("--config", metavar="FILE")
 
     cache = commands.add_parser("cache", help="show or clear the description cache")
     cache.add_argument("action", choices=("stats", "clear"))
@@ -180,6 +193,30 @@ def _fix(args: argparse.Namespace) -> int:
     return commands.fix(args.paths, settings, mode, report=args.report, shard=args.shard)
 
 
+def _watch(args: argparse.Namespace) -> int:
+    from alttext.config import ConfigError, load_settings
+
+    keys = ("include", "exclude", "engine", "strict", "fetch_remote", *PIPELINE_KEYS)
+    try:
+        settings = load_settings({k: getattr(args, k, None) for k in keys}, config_path=args.config)
+    except ConfigError as exc:
+        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
+        return EXIT_ERROR
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        print(messages.ERR_NOT_FOUND.format(path=missing[0]), file=sys.stderr)
+        return EXIT_ERROR
+    if args.debounce < 0:
+        print(messages.USAGE_ERROR.format(detail="--debounce must be 0 or more seconds"), file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        from alttext.watch import watch
+    except ImportError as exc:
+        print(messages.WATCH_NEEDS.format(module=exc.name or "watchdog"), file=sys.stderr)
+        return EXIT_ERROR
+    return watch(args.paths, settings, report=args.report, debounce=args.debounce)
+
+
 def _cache(args: argparse.Namespace) -> int:
     from alttext.config import ConfigError, load_settings
     from alttext.pipeline import cache
@@ -220,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fix(args)
         if args.command == "cache":
             return _cache(args)
+        if args.command == "watch":
+            return _watch(args)
         parser.print_help()
         return EXIT_CLEAN
     except KeyboardInterrupt:

@@ -98,3 +98,13 @@ CACHE_CORRUPT = "alttext: warning: cache {path} was corrupt ({reason}); moved it
 CACHE_STATS = "{path}: {entries} {entries_word} for {images} {images_word}, {size}"
 CACHE_CLEARED = "alttext: cleared {path} ({entries} {entries_word})"
 CACHE_NONE = "{path}: no cache"
+
+WATCH_STARTED = "alttext: watching {paths} ({mode}); Ctrl-C stops"
+WATCH_ADDED = '{path}:{line}:{column} alt text added for {src}: "{alt}"'
+WATCH_REFRESHED = '{path}:{line}:{column} alt text refreshed for {src} (the image changed): "{alt}"'
+WATCH_PROPOSED = '{path}:{line}:{column} proposed alt text for {src}: "{alt}"'
+WATCH_NOT_FIXED = "{path}:{line}:{column} {rule} {message} (not fixed: {reason})"
+WATCH_CHANGED = "{path}: changed while its images were described; not written (it is read again after this save)"
+WATCH_FAILED = "{path}: {reason}"
+WATCH_STALE = 'image "{src}" changed since alttext wrote its alt text'
+WATCH_NEEDS = "alttext: error: watch needs the {module} package: pip install {module}"

@@ -176,6 +176,28 @@ def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[
     return files, errors
 
 
+def selected(path: str, settings: Settings, top: str) -> bool:
+    """Whether walking the folder ``top`` would pick ``path`` (the rules ``discover`` applies)."""
+    top, absolute = os.path.abspath(top), os.path.abspath(path)
+    if absolute == top:
+        return True  # a file named explicitly
+    rel = os.path.relpath(absolute, top)
+    if rel.startswith(".."):
+        return False
+    root = os.path.abspath(settings.root)
+    include, exclude = GlobSet(settings.include), GlobSet(settings.exclude)
+    parts = rel.split(os.sep)
+    folder = top
+    for name in parts[:-1]:
+        folder = os.path.join(folder, name)
+        if name.startswith(".") or name in ALWAYS_SKIPPED_DIRS or (exclude and exclude.match(relative_path(folder, root))):
+            return False
+    anchored = relative_path(absolute, root)
+    if not (include.match_name(parts[-1]) or (include.anchored and include.match_anchored(anchored))):
+        return False
+    return not (exclude and exclude.match(anchored))
+
+
 def read_document(path: str, settings: Settings) -> tuple[str | None, FileError | None]:
     """The file decoded as UTF-8 (BOM removed), or one clear error naming the file."""
     document, error = load_document(path, settings)

@@ -1,0 +1,317 @@
+"""``alttext watch``: alt text appears while you write.
+
+watchdog reports file events on its own thread; they only mark a path as due (debounced, so the
+several events of one save, or an editor's write-a-temp-file-and-rename, make one action). The
+main thread takes each due path once it has been quiet for ``debounce`` seconds:
+
+- a page (Markdown or HTML under the same include/exclude rules as ``check``): read it, describe
+  its new images, and write the alt text only if the file still holds the bytes that were read
+  (otherwise the next save brings it back). Bytes it has already handled (its own write, or the
+  same content saved again) are skipped, so there is no loop;
+- an image: the places where this watcher wrote alt text for it, and nobody edited that text
+  since, are described again; a person's alt text is never touched.
+
+Models load on the first image that needs them and stay loaded; the description cache is used.
+Ctrl-C stops it between actions or during one (a write is atomic: all or nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TextIO
+
+from alttext import escape, messages
+from alttext.model import EXIT_INTERRUPTED, Finding, Settings
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".tif", ".tiff", ".avif")
+
+
+@dataclass(frozen=True)
+class Written:
+    """Alt text this watcher wrote: which image it describes, and the text as it reads back."""
+
+    image: str  # real path of the image file
+    alt: str
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+
+class Watcher:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        settings: Settings,
+        report: bool = False,
+        debounce: float = 0.5,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        **options: Any,
+    ) -> None:
+        import sys
+
+        self.tops = [os.path.abspath(p) for p in (paths or ["."])]
+        self.settings = settings
+        self.report = report
+        self.debounce = debounce
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.options = options  # captioner=, writer= (tests); the cache is opened here
+        self.events: queue.Queue[str] = queue.Queue()
+        self.due: dict[str, float] = {}
+        self.handled: dict[str, bytes] = {}  # the bytes of each page as last read or written
+        self.written: dict[str, list[Written]] = {}  # page -> alt text this watcher wrote there
+        self.writes = 0
+        self.images: dict[int, str] = {}  # during a refresh: finding start -> the image file
+        self.stopping = threading.Event()
+        self.workdir = tempfile.mkdtemp(prefix="alttext-watch-")
+
+    # Events (watchdog's thread) ------------------------------------------------------------
+
+    def notice(self, path: str) -> None:
+        self.events.put(os.path.abspath(path))
+
+    def _handler(self) -> Any:
+        from watchdog.events import FileSystemEventHandler
+
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                if event.is_directory or event.event_type in ("opened", "closed_no_write"):
+                    return
+                for path in (event.src_path, getattr(event, "dest_path", "")):
+                    if path:
+                        watcher.notice(os.fsdecode(path))
+
+        return Handler()
+
+    # Deciding what a path is -----------------------------------------------------------------
+
+    def is_page(self, path: str) -> bool:
+        from alttext.scan.files import selected
+
+        return any(selected(path, self.settings, top) for top in self.tops)
+
+    @staticmethod
+    def is_image(path: str) -> bool:
+        name = os.path.basename(path)
+        return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
+
+    # The loop ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Watch until Ctrl-C (exit 130) or ``stop()`` (exit 0)."""
+        from watchdog.observers import Observer
+
+        observer = Observer()
+        handler = self._handler()
+        for top in self.tops:
+            observer.schedule(handler, top if os.path.isdir(top) else os.path.dirname(top), recursive=True)
+        observer.start()
+        shown = ", ".join(os.path.relpath(t) for t in self.tops)
+        print(messages.WATCH_STARTED.format(paths=shown, mode="report only" if self.report else "writing alt text"), file=self.err, flush=True)
+        try:
+            while not self.stopping.is_set():
+                self.step(timeout=0.05)
+        except KeyboardInterrupt:
+            print(messages.INTERRUPTED, file=self.err)
+            return EXIT_INTERRUPTED
+        finally:
+            observer.stop()
+            observer.join()
+            self.close()
+        return 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def close(self) -> None:
+        cache = self.options.pop("cache", None)
+        if cache is not None:
+            cache.close()
+
+    def step(self, timeout: float = 0.0, now: Callable[[], float] = time.monotonic) -> None:
+        """Take new events, then act on every path quiet for ``debounce`` seconds."""
+        try:
+            path = self.events.get(timeout=timeout)
+            while True:
+                self.due[path] = now() + self.debounce
+                path = self.events.get_nowait()
+        except queue.Empty:
+            pass
+        ready = sorted(p for p, t in self.due.items() if t <= now())
+        for path in ready:
+            del self.due[path]
+            self.act(path)
+
+    def act(self, path: str) -> None:
+        try:
+            if self.is_image(path):
+                self.refresh(path)
+            elif os.path.isfile(path) and self.is_page(path):
+                self.page(path)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one bad file never stops the watcher
+            print(messages.WATCH_FAILED.format(path=os.path.relpath(path), reason=f"{type(exc).__name__}: {exc}"), file=self.err, flush=True)
+
+    # Pages ------------------------------------------------------------------------------
+
+    def _open(self, path: str) -> Any:
+        from alttext.fix import open_file
+
+        fix, error = open_file(os.path.relpath(path), self.settings)
+        if fix is None:
+            print(error.message, file=self.err, flush=True)
+        return fix
+
+    def page(self, path: str) -> None:
+        from alttext.fix import collect
+
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return  # gone again (an editor's temporary file); its rename brings the real one
+        if self.handled.get(path) == data:
+            return  # our own write, or the same content saved again
+        fixes, errors = collect([os.path.relpath(path)], self.settings, self.workdir)
+        for error in errors:
+            print(error.message, file=self.err, flush=True)
+        if not fixes:
+            return
+        fix = fixes[0]
+        if fix.document.data != data:
+            return  # changed while it was read: its own event brings it back
+        if not fix.proposals:
+            self.handled[path] = data
+            return
+        self._finish(path, fix)
+
+    def _finish(self, path: str, fix: Any, refreshed: dict[int, str] | None = None) -> None:
+        """Describe, edit, verify and write one page; log a line per image."""
+        from alttext.fix import new_bytes, plan_file
+        from alttext.write import Changed, write_atomic
+
+        self._describe(fix)
+        plan_file(fix, self.settings)
+        shown = fix.path
+        if fix.problem:
+            print(fix.problem, file=self.err, flush=True)
+            self.handled[path] = fix.document.data
+            return
+        done = fix.new_text is not None and fix.new_text != fix.document.text
+        if done and not self.report:
+            try:
+                write_atomic(path, new_bytes(fix), fix.document.data)
+            except Changed:
+                print(messages.WATCH_CHANGED.format(path=shown), file=self.err, flush=True)
+                return  # the person's save is newer: it is handled after its own event
+            except OSError as exc:
+                print(messages.FIX_UNWRITABLE.format(path=shown, reason=exc.strerror or exc), file=self.err, flush=True)
+                return
+            self.writes += 1
+            self.handled[path] = new_bytes(fix)
+        else:
+            self.handled[path] = fix.document.data
+        for p in fix.proposals:
+            f = p.finding
+            where = dict(path=shown, line=f.line, column=f.column, src=f.src)
+            if done and p.reason is None and p.alt:
+                if self.report:
+                    print(messages.WATCH_PROPOSED.format(alt=p.alt, **where), file=self.out, flush=True)
+                    continue
+                template = messages.WATCH_REFRESHED if refreshed and f.start in refreshed else messages.WATCH_ADDED
+                print(template.format(alt=p.alt, **where), file=self.out, flush=True)
+                if p.needs_review:
+                    print(messages.FIX_REVIEW.format(path=shown, line=f.line, column=f.column, why="; ".join(p.dropped or p.lint)), file=self.out)
+                if p.image:
+                    self._remember(path, p, refreshed)
+            else:
+                reason = p.reason or fix.problem or "the file was not written"
+                print(messages.WATCH_NOT_FIXED.format(rule=f.rule, message=f.message, reason=reason, **{k: v for k, v in where.items() if k != "src"}),
+                      file=self.out, flush=True)
+
+    def _describe(self, fix: Any) -> None:
+        from alttext.fix import describe_all
+        from alttext.pipeline.cache import open_cache
+
+        if "cache" not in self.options:
+            self.options["cache"] = open_cache(self.settings, lambda line: print(line, file=self.err, flush=True))
+        describe_all([fix], self.settings, **self.options)
+
+    def _remember(self, path: str, proposal: Any, refreshed: dict[int, str] | None) -> None:
+        image = self.images.get(proposal.finding.start) if refreshed else None
+        image = image or self._source_of(path, proposal)
+        if image is None:
+            return
+        entries = [w for w in self.written.get(path, []) if not (w.image == image and refreshed and w.alt == refreshed.get(proposal.finding.start))]
+        entries.append(Written(image, escape.plain(proposal.alt)))
+        self.written[path] = entries
+
+    def _source_of(self, path: str, proposal: Any) -> str | None:
+        """The real path of the local image file a proposal describes (None for remote ones)."""
+        from alttext.locate import Resolver
+
+        resolved = Resolver(self.settings, self.workdir).resolve(proposal.finding.src, os.path.relpath(path))
+        return os.path.realpath(resolved.path) if resolved.path and not resolved.path.startswith(self.workdir) else None
+
+    # Images -----------------------------------------------------------------------------
+
+    def refresh(self, image: str) -> None:
+        """Describe ``image`` again where this watcher wrote its alt text, unless edited since."""
+        from alttext.locate import Resolver
+        from alttext.scan import events_of, kind_of
+        from alttext.scan.events import ImageEvent
+
+        image = os.path.realpath(image)
+        if not os.path.isfile(image):
+            return
+        for path, entries in list(self.written.items()):
+            ours = {w.alt for w in entries if w.image == image}
+            if not ours:
+                continue
+            fix = self._open(path)
+            if fix is None:
+                continue
+            resolver = Resolver(self.settings, self.workdir)
+            targets: list[Finding] = []
+            text = fix.document.text
+            for event in events_of(text, kind_of(fix.path), fix.engine):
+                if not isinstance(event, ImageEvent) or event.verdict.alt is None or escape.plain(event.verdict.alt) not in ours:
+                    continue
+                resolved = resolver.resolve(event.src, fix.path)
+                if not resolved.path or os.path.realpath(resolved.path) != image:
+                    continue
+                line, column = _line_column(text, event.start)
+                end_line, end_column = _line_column(text, event.end)
+                targets.append(Finding(fix.path, line, column, end_line, end_column, "ALT002", messages.WATCH_STALE.format(src=event.src),
+                                       event.src, event.verdict.alt, event.element, event.syntax, event.start, event.end, event.exact, fix.engine))
+            if not targets:
+                # The alt text was edited (or the image removed) since: it is a person's now.
+                self.written[path] = [w for w in entries if w.image != image]
+                continue
+            self._refresh_page(path, fix, targets, image)
+
+    def _refresh_page(self, path: str, fix: Any, targets: list[Finding], image: str) -> None:
+        from alttext.context import html_places, markdown_places
+        from alttext.fix import Proposal
+        from alttext.scan import kind_of
+
+        places = (markdown_places if kind_of(fix.path) == "markdown" else html_places)(fix.document.text, targets)
+        fix.places = places
+        fix.proposals = [Proposal(f, image=image) for f in targets]
+        self.images = {f.start: image for f in targets}
+        self._finish(path, fix, refreshed={f.start: escape.plain(f.alt or "") for f in targets})
+
+
+def watch(paths: Sequence[str], settings: Settings, report: bool = False, debounce: float = 0.5, **options: Any) -> int:
+    return Watcher(paths, settings, report=report, debounce=debounce, **options).run()

@@ -1,0 +1,241 @@
+"""Throughput of the describe pipeline: the naive loop, alttext with a cold cache, a warm cache.
+
+The models are the real architectures at full size with random weights: BLIP base from
+``BlipConfig()`` defaults (a BERT tokenizer with a made-up vocabulary of the right size) and
+Qwen3-0.6B from ``../shared/models/qwen3-0.6b/config.json`` with its real tokenizer. They are
+built in a child process, saved with ``save_pretrained`` and loaded back through alttext's own
+loading code, so the compute is the real compute. Random weights write nonsense, and never stop
+on their own: every generation runs to the same token limit (``--new-tokens``, 48 by default,
+about the length of a 188-character alt text) in every configuration.
+
+The images: 32 synthetic pictures, 24 distinct and 8 byte-identical copies of some of them (a
+picture used on several pages, in the same place). Compared, on the same loaded models:
+
+1. naive: the seed-style loop, one caption call and one writer call per image, one at a time, no
+   batching, no dedupe, no cache. Its cost per image does not depend on which image it is, so it
+   is timed on the first ``--naive-images`` (8 by default) to keep the run short;
+2. alttext, cold cache: ``describe()`` as ``alttext fix`` runs it (batches, dedupe, the shared
+   prompt prefix run once per batch, the second caption and the retry where its checks ask);
+3. alttext, warm cache: the same call again, every description read from the cache;
+4. with ``--int8`` (on by default; ``--no-int8`` skips it), the cold run again with the writer
+   quantized to int8 (``quantize = "int8"``).
+
+Model loading is not timed in any of them. Printed: images/s, ratios to naive, what each run
+asked of the models, and the peak RSS of this process (both models loaded). Exit 1 if a target is
+missed: cold >= 3x naive, warm >= 100x naive, peak RSS <= 4 GB.
+
+    python benchmarks/bench_pipeline.py [--naive-images N] [--new-tokens N] [--no-int8] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+QWEN3 = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "models", "qwen3-0.6b")
+IMAGES, DISTINCT = 32, 24
+TARGET_COLD, TARGET_WARM, TARGET_RSS_GB = 3.0, 100.0, 4.0
+
+
+def build_models(folder: str) -> None:
+    """Full-size BLIP base and Qwen3-0.6B with random weights, saved like downloaded ones."""
+    import torch
+    from transformers import AutoTokenizer, BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipProcessor, Qwen3Config, Qwen3ForCausalLM
+    from transformers.models.blip.image_processing_blip import BlipImageProcessor
+
+    torch.manual_seed(0)
+    blip = os.path.join(folder, "blip")
+    os.makedirs(blip)
+    config = BlipConfig()
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    words += [f"w{k}" for k in range(config.text_config.vocab_size - len(words))]
+    vocab = os.path.join(blip, "vocab.txt")
+    with open(vocab, "w", encoding="utf-8") as f:
+        f.write("\n".join(words))
+    BlipProcessor(image_processor=BlipImageProcessor(), tokenizer=BertTokenizer(vocab)).save_pretrained(blip)
+    BlipForConditionalGeneration(config).save_pretrained(blip)
+    os.remove(vocab)
+
+    qwen = os.path.join(folder, "qwen3")
+    with open(os.path.join(QWEN3, "config.json"), encoding="utf-8") as f:
+        real = {k: v for k, v in json.load(f).items() if k not in ("architectures", "torch_dtype", "transformers_version")}
+    Qwen3ForCausalLM(Qwen3Config(**real)).save_pretrained(qwen)
+    AutoTokenizer.from_pretrained(QWEN3).save_pretrained(qwen)
+
+
+def make_images(folder: str) -> tuple[list[str], list[Any]]:
+    """32 image files (24 distinct pictures, 8 copies) and a page context for each."""
+    from PIL import Image, ImageDraw
+
+    from alttext.pipeline.prompt import Context
+
+    rng = random.Random(7)
+    paths, contexts = [], []
+    for k in range(DISTINCT):
+        im = Image.new("RGB", (rng.randint(320, 900), rng.randint(240, 700)), tuple(rng.randrange(256) for _ in range(3)))
+        draw = ImageDraw.Draw(im)
+        for _ in range(12):
+            x, y = rng.randrange(im.width), rng.randrange(im.height)
+            box = (x, y, x + rng.randint(20, 200), y + rng.randint(20, 200))
+            colour = tuple(rng.randrange(256) for _ in range(3))
+            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
+        path = os.path.join(folder, f"picture-{k:02d}.png")
+        im.save(path)
+        paths.append(path)
+        contexts.append(Context(heading=f"Section {k}", sentence=f"Post number {k} shows this picture."))
+    for k in range(IMAGES - DISTINCT):  # the same picture again, under another name, same place
+        source = k * 3
+        copy = os.path.join(folder, f"copy-{k:02d}.png")
+        with open(paths[source], "rb") as src, open(copy, "wb") as dst:
+            dst.write(src.read())
+        paths.append(copy)
+        contexts.append(contexts[source])
+    return paths, contexts
+
+
+class Counting:
+    """Wraps a captioner or writer to count what the pipeline asks of it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.batch_size = inner.batch_size
+        self.calls = self.items = 0
+
+    def caption(self, images: Any, prompt: str | None = None) -> list[str]:
+        self.calls += 1
+        self.items += len(images)
+        return self.inner.caption(images, prompt=prompt)
+
+    def write(self, conversations: Any, seeds: Any) -> list[str]:
+        self.calls += 1
+        self.items += len(conversations)
+        return self.inner.write(conversations, seeds)
+
+
+def naive(paths: list[str], contexts: list[Any], captioner: Any, writer: Any, new_tokens: int) -> float:
+    """The seed-style loop: per image, one caption, one prompt, one generation. Seconds."""
+    import torch
+    from PIL import Image
+
+    from alttext.pipeline.clean import clean
+    from alttext.pipeline.prompt import Facts, build_messages
+
+    started = time.perf_counter()
+    for path, context in zip(paths, contexts):
+        image = Image.open(path).convert("RGB")
+        inputs = captioner._processor(images=image, return_tensors="pt")
+        with torch.inference_mode():
+            ids = captioner._model.generate(**inputs, max_new_tokens=captioner.max_new_tokens, do_sample=False, num_beams=1)
+        caption = captioner._processor.decode(ids[0], skip_special_tokens=True)
+        prompt = writer.tokenizer.apply_chat_template(build_messages(Facts(caption), context, "en"), tokenize=False,
+                                                      add_generation_prompt=True, enable_thinking=False)
+        encoded = writer.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            out = writer._model.generate(**encoded, do_sample=True, temperature=0.6, top_p=0.95, top_k=20,
+                                         max_new_tokens=new_tokens, pad_token_id=writer.tokenizer.pad_token_id)
+        clean(writer.tokenizer.decode(out[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True), "en", 188)
+    return time.perf_counter() - started
+
+
+def run_alttext(paths: list[str], contexts: list[Any], settings: Any, captioner: Any, writer: Any, cache_dir: str) -> dict[str, Any]:
+    from alttext.pipeline.cache import Cache
+    from alttext.pipeline.describe import describe
+
+    cap, wri = Counting(captioner), Counting(writer)
+    warnings: list[str] = []
+    cache = Cache(cache_dir, warnings.append)
+    started = time.perf_counter()
+    results = describe(paths, contexts, settings, captioner=cap, writer=wri, cache=cache)
+    seconds = time.perf_counter() - started
+    cache.close()
+    assert not warnings, warnings
+    assert len(results) == len(paths) and not any(d.error for d in results)
+    return {"seconds": seconds, "caption_calls": cap.calls, "captions": cap.items, "writer_calls": wri.calls,
+            "written": wri.items, "from_cache": sum(d.cached for d in results)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--naive-images", type=int, default=8)
+    parser.add_argument("--new-tokens", type=int, default=48)
+    parser.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--models", help="a folder from an earlier run (skips building)")
+    args = parser.parse_args(argv)
+
+    from alttext.model import Settings
+    from alttext.pipeline.caption import Captioner, cpu_count
+    from alttext.pipeline.writer_transformers import TransformersWriter
+
+    work = tempfile.mkdtemp(prefix="alttext-bench-")
+    models = args.models or os.path.join(work, "models")
+    if not args.models:
+        # Built in a child, so this process's peak RSS is the loaded models and the runs.
+        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {HERE!r}); import bench_pipeline as b; b.build_models({models!r})"],
+                       check=True, stderr=subprocess.DEVNULL)
+    images = os.path.join(work, "images")
+    os.makedirs(images)
+    paths, contexts = make_images(images)
+    settings = dataclasses.replace(Settings(), captioner=os.path.join(models, "blip"), writer_model=os.path.join(models, "qwen3"),
+                                   backend="transformers", device="cpu", batch_size=8)
+
+    captioner = Captioner(settings.captioner, device="cpu", batch_size=settings.batch_size)
+    writer = TransformersWriter(settings.writer_model, device="cpu", batch_size=settings.batch_size, max_new_tokens=args.new_tokens)
+    captioner.load()
+    writer.load()
+
+    rows: dict[str, dict[str, Any]] = {}
+    n = min(args.naive_images, len(paths))
+    seconds = naive(paths[:n], contexts[:n], captioner, writer, args.new_tokens)
+    rows["naive"] = {"seconds": seconds, "images": n, "caption_calls": n, "captions": n, "writer_calls": n, "written": n, "from_cache": 0}
+    cache_dir = os.path.join(work, "cache")
+    rows["alttext cold"] = {**run_alttext(paths, contexts, settings, captioner, writer, cache_dir), "images": len(paths)}
+    rows["alttext warm"] = {**run_alttext(paths, contexts, settings, captioner, writer, cache_dir), "images": len(paths)}
+    if args.int8:
+        quantized = TransformersWriter(settings.writer_model, device="cpu", batch_size=settings.batch_size,
+                                       max_new_tokens=args.new_tokens, quantize="int8")
+        del writer  # one writer in memory at a time
+        int8 = dataclasses.replace(settings, quantize="int8")
+        rows["alttext cold, int8 writer"] = {**run_alttext(paths, contexts, int8, captioner, quantized, os.path.join(work, "cache-int8")),
+                                             "images": len(paths)}
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+    base = rows["naive"]["images"] / rows["naive"]["seconds"]
+    for row in rows.values():
+        row["images_per_s"] = row["images"] / row["seconds"]
+        row["vs_naive"] = row["images_per_s"] / base
+    cold, warm = rows["alttext cold"]["vs_naive"], rows["alttext warm"]["vs_naive"]
+    checks = {
+        f"cold >= {TARGET_COLD:g}x naive": cold >= TARGET_COLD,
+        f"warm >= {TARGET_WARM:g}x naive": warm >= TARGET_WARM,
+        f"peak RSS <= {TARGET_RSS_GB:g} GB": peak_gb <= TARGET_RSS_GB,
+    }
+    if args.json:
+        print(json.dumps({"rows": rows, "peak_rss_gb": peak_gb, "checks": checks, "cpus": cpu_count(), "new_tokens": args.new_tokens}, indent=2))
+    else:
+        print(f"{len(paths)} images ({DISTINCT} distinct), {cpu_count()} CPUs, {args.new_tokens} new tokens per generation")
+        print(f"{'run':<28}{'images':>7}{'seconds':>9}{'images/s':>10}{'vs naive':>10}   captions (calls)   written (calls)   cached")
+        for name, r in rows.items():
+            print(f"{name:<28}{r['images']:>7}{r['seconds']:>9.2f}{r['images_per_s']:>10.3f}{r['vs_naive']:>9.1f}x"
+                  f"   {r['captions']:>8} ({r['caption_calls']:>3})   {r['written']:>7} ({r['writer_calls']:>3})   {r['from_cache']:>6}")
+        print(f"peak RSS: {peak_gb:.2f} GB (both models loaded)")
+        for name, ok in checks.items():
+            print(f"{'ok  ' if ok else 'MISS'} {name}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""``alttext watch`` on a real folder with real watchdog events and a short debounce."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from alttext.config import load_settings
+from alttext.watch import Watcher
+from tests.conftest import FIXTURES
+from tests.fixing import EchoWriter, FixedCaptioner
+
+MEADOW = os.path.join(FIXTURES, "site", "img", "meadow.jpg")
+DEBOUNCE = 0.2
+ALT = "A dog running on the grass."
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+
+
+def settle() -> None:
+    """Long enough for any event still on its way to have been acted on."""
+    time.sleep(DEBOUNCE * 6)
+
+
+class ColourCaptioner(FixedCaptioner):
+    """Captions an image by its colour, so a replaced image gets another description."""
+
+    def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
+        self.images += len(images) if prompt is None else 0
+        names = {(255, 0, 0): "a red square", (0, 0, 255): "a blue square"}
+        return [names.get(im.convert("RGB").getpixel((0, 0)), "a square") for im in images]
+
+
+def _write(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _square(path: str, colour: tuple[int, int, int]) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), colour).save(path)
+
+
+@pytest.fixture
+def site(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> str:
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "img"))
+    shutil.copy(MEADOW, os.path.join(root, "img", "cat.jpg"))
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def start(site: str) -> Iterator[Callable[..., Watcher]]:
+    started: list[tuple[Watcher, threading.Thread]] = []
+
+    def run(writer: Any = None, captioner: Any = None, report: bool = False) -> Watcher:
+        settings = dataclasses.replace(load_settings({}, cwd=site), backend="openai", writer_model="echo", length=30)
+        watcher = Watcher(["."], settings, report=report, debounce=DEBOUNCE, out=io.StringIO(), err=io.StringIO(),
+                          captioner=captioner or FixedCaptioner(), writer=writer or EchoWriter())
+        thread = threading.Thread(target=watcher.run, daemon=True)
+        thread.start()
+        wait_for(lambda: "watching" in watcher.err.getvalue())  # type: ignore[attr-defined]
+        time.sleep(0.1)  # the observer is scheduled before the line is printed; let it settle
+        started.append((watcher, thread))
+        return watcher
+
+    yield run
+    for watcher, thread in started:
+        watcher.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
+def out(watcher: Watcher) -> list[str]:
+    return watcher.out.getvalue().splitlines()  # type: ignore[attr-defined]
+
+
+def test_new_image_gets_alt_once_and_same_content_again_does_nothing(site: str, start: Callable[..., Watcher]) -> None:
+    watcher = start()
+    _write("post.md", b"# Pets\n\nOur cat.\n\n![](img/cat.jpg)\n")
+    wait_for(lambda: watcher.writes == 1)
+    settle()
+    assert _read("post.md") == f"# Pets\n\nOur cat.\n\n![{ALT}](img/cat.jpg)\n".encode()
+    assert out(watcher) == [f'post.md:5:1 alt text added for img/cat.jpg: "{ALT}"']
+    # Its own write caused events too: none led to another write.
+    assert watcher.writes == 1
+    _write("post.md", _read("post.md"))  # saved again, unchanged
+    settle()
+    assert watcher.writes == 1 and len(out(watcher)) == 1
+
+
+def test_editor_atomic_save_is_handled_once(site: str, start: Callable[..., Watcher]) -> None:
+    watcher = start()
+    _write(".post.md.swp", b"vim swap")
+    _write("post.md.tmp~", b"![](img/cat.jpg)\n")
+    os.replace("post.md.tmp~", "post.md")
+    os.remove(".post.md.swp")
+    wait_for(lambda: watcher.writes == 1)
+    settle()
+    assert watcher.writes == 1 and len(out(watcher)) == 1
+    assert _read("post.md") == f"![{ALT}](img/cat.jpg)\n".encode()
+
+
+def test_file_changed_between_read_and_write_is_not_overwritten(site: str, start: Callable[..., Watcher]) -> None:
+    class Typist(EchoWriter):
+        def write(self, conversations: Any, seeds: Any) -> list[str]:
+            if not self.calls:  # the person keeps typing while the first description is written
+                _write("post.md", b"Someone typed this.\n![](img/cat.jpg)\n")
+            return super().write(conversations, seeds)
+
+    watcher = start(writer=Typist())
+    _write("post.md", b"![](img/cat.jpg)\n")
+    wait_for(lambda: watcher.writes == 1)
+    settle()
+    assert "post.md: changed while its images were described; not written (it is read again after this save)" in watcher.err.getvalue()  # type: ignore[attr-defined]
+    # The person's text is kept; their save was handled on its own.
+    assert _read("post.md") == f"Someone typed this.\n![{ALT}](img/cat.jpg)\n".encode()
+    assert watcher.writes == 1
+
+
+def test_report_mode_changes_nothing(site: str, start: Callable[..., Watcher]) -> None:
+    watcher = start(report=True)
+    _write("post.md", b"![](img/cat.jpg)\n")
+    wait_for(lambda: len(out(watcher)) == 1)
+    settle()
+    assert out(watcher) == [f'post.md:1:1 proposed alt text for img/cat.jpg: "{ALT}"']
+    assert _read("post.md") == b"![](img/cat.jpg)\n" and watcher.writes == 0
+
+
+def test_replaced_image_refreshes_only_alt_text_alttext_wrote(site: str, start: Callable[..., Watcher]) -> None:
+    _square(os.path.join("img", "sq.png"), (255, 0, 0))
+    _write("human.md", b"![My own words.](img/sq.png)\n")
+    watcher = start(captioner=ColourCaptioner())
+    _write("a.md", b"![](img/sq.png)\n\n<img src=\"img/sq.png\">\n")
+    wait_for(lambda: watcher.writes == 1)
+    assert _read("a.md") == b'![A red square.](img/sq.png)\n\n<img src="img/sq.png" alt="A red square.">\n'
+
+    _square(os.path.join("img", "sq.png"), (0, 0, 255))  # the picture is replaced
+    wait_for(lambda: watcher.writes == 2)
+    settle()
+    assert _read("a.md") == b'![A blue square.](img/sq.png)\n\n<img src="img/sq.png" alt="A blue square.">\n'
+    assert _read("human.md") == b"![My own words.](img/sq.png)\n"
+    assert [line for line in out(watcher) if "needs review" not in line][-2:] == [
+        'a.md:1:1 alt text refreshed for img/sq.png (the image changed): "A blue square."',
+        'a.md:3:1 alt text refreshed for img/sq.png (the image changed): "A blue square."',
+    ]
+
+    # Someone edits one of them: that one is theirs now, and stays.
+    _write("a.md", b'![A blue box on white.](img/sq.png)\n\n<img src="img/sq.png" alt="A blue square.">\n')
+    settle()
+    _square(os.path.join("img", "sq.png"), (255, 0, 0))
+    wait_for(lambda: watcher.writes == 3)
+    settle()
+    assert _read("a.md") == b'![A blue box on white.](img/sq.png)\n\n<img src="img/sq.png" alt="A red square.">\n'
+    assert _read("human.md") == b"![My own words.](img/sq.png)\n"
+
+
+def test_broken_image_is_reported_and_watching_goes_on(site: str, start: Callable[..., Watcher]) -> None:
+    _write(os.path.join("img", "broken.png"), b"\x89PNG\r\n\x1a\nnot really a png")
+    watcher = start()
+    _write("bad.md", b"![](img/broken.png)\n")
+    wait_for(lambda: len(out(watcher)) == 1)
+    [line] = out(watcher)
+    assert line.startswith('bad.md:1:1 ALT001 image "img/broken.png" has no alt text (not fixed: image not described: ')
+    _write("good.md", b"![](img/cat.jpg)\n")
+    wait_for(lambda: watcher.writes == 1)
+    assert _read("good.md") == f"![{ALT}](img/cat.jpg)\n".encode()
+    assert _read("bad.md") == b"![](img/broken.png)\n"
+
+
+def test_files_outside_the_rules_are_ignored(site: str, start: Callable[..., Watcher]) -> None:
+    os.makedirs("node_modules")
+    os.makedirs(".git")
+    watcher = start()
+    for name in ("notes.txt", "node_modules/a.md", ".git/a.md", "post.md.orig"):
+        _write(name, b"![](img/cat.jpg)\n")
+    settle()
+    assert watcher.writes == 0 and out(watcher) == []
+
+
+def test_ctrl_c_exits_130(site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings({}, cwd=site)
+    watcher = Watcher(["."], settings, debounce=DEBOUNCE, out=io.StringIO(), err=io.StringIO())
+
+    def interrupted(timeout: float = 0.0) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(watcher, "step", interrupted)
+    assert watcher.run() == 130
+    assert watcher.err.getvalue().splitlines()[-1] == "alttext: interrupted"  # type: ignore[attr-defined]
+
+
+def test_watch_cli_refuses_a_missing_path(site: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from alttext.cli import main
+
+    assert main(["watch", "nowhere"]) == 2
+    assert capsys.readouterr().err == "nowhere: no such file or directory\n"
