@@ -292,3 +292,12 @@ def test_cache_dir_and_no_cache_settings(tmp_path: os.PathLike[str]) -> None:
     assert not os.path.exists(os.path.join(root, ".alttext-cache"))
     assert load_settings({"cache": False}, cwd=root).cache is False
     assert caching.open_cache(load_settings({"cache": False}, cwd=root), print) is None
+
+
+def test_same_bytes_under_two_names_are_captioned_and_written_once(tmp_path: os.PathLike[str]) -> None:
+    copy = os.path.join(str(tmp_path), "copy.jpg")
+    shutil.copy(MEADOW, copy)
+    captioner, writer = FixedCaptioner(), EchoWriter()
+    a, b = describe([MEADOW, copy], None, BASE, captioner=captioner, writer=writer)
+    assert captioner.images == 1 and writer.calls == [1]
+    assert (a.image, b.image) == (MEADOW, copy) and a.text == b.text

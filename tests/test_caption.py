@@ -44,6 +44,40 @@ def test_conditional_prompt_is_not_part_of_the_caption(blip: str) -> None:
     assert not text.startswith("a picture of")
 
 
+def test_decoding_on_shared_embeddings_is_blips_own_generate(blip: str) -> None:
+    import torch
+
+    captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=8)
+    images = _images()
+    captioner.load()
+    with torch.inference_mode():
+        for prompt in (None, "a picture of"):
+            kwargs: dict[str, object] = {"images": images, "return_tensors": "pt"}
+            if prompt:
+                kwargs["text"] = [prompt] * len(images)
+            inputs = captioner._processor(**kwargs)
+            ids = captioner._model.generate(**inputs, max_new_tokens=8, do_sample=False, num_beams=1)
+            want = [" ".join(t.split()) for t in captioner._processor.batch_decode(ids, skip_special_tokens=True)]
+            want = [t[len(prompt):].strip() if prompt and t.startswith(prompt) else t for t in want]
+            assert captioner.caption(images, prompt=prompt) == want
+
+
+def test_caption_pair_is_both_captions_with_one_vision_pass(blip: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=6)
+    images = _images()
+    expected = list(zip(captioner.caption(images), captioner.caption(images, prompt="a picture of")))
+    calls: list[int] = []
+    vision = captioner._model.vision_model.forward
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return vision(*args, **kwargs)
+
+    monkeypatch.setattr(captioner._model.vision_model, "forward", counted)
+    assert captioner.caption_pair(images, "a picture of") == expected
+    assert len(calls) == 2  # two batches (3 images, batch_size 2), each encoded once for both captions
+
+
 def test_empty_batch(blip: str) -> None:
     assert Captioner(blip, device="cpu").caption([]) == []
 
@@ -67,3 +101,21 @@ def test_device_auto(monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool, exp
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
     assert pick_device("auto") == expected
     assert pick_device("cpu") == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        pytest.param("fpu sse2 avx2 avx512f avx512_vnni avx512_bf16", True, id="avx512-bf16"),
+        pytest.param("fpu sse2 avx2 amx_tile amx_bf16", True, id="amx"),
+        pytest.param("fpu sse2 avx2 avx512f", False, id="no-bf16"),
+    ],
+)
+def test_native_bf16_is_read_from_cpu_flags(tmp_path: os.PathLike[str], flags: str, expected: bool) -> None:
+    from alttext.pipeline.caption import cpu_has_bf16
+
+    info = os.path.join(str(tmp_path), "cpuinfo")
+    with open(info, "w", encoding="ascii") as f:
+        f.write(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n")
+    assert cpu_has_bf16(info) is expected
+    assert cpu_has_bf16(os.path.join(str(tmp_path), "missing")) is False

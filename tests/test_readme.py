@@ -17,13 +17,44 @@ def _readme() -> str:
         return f.read()
 
 
-def test_config_example_loads(tmp_path: os.PathLike[str]) -> None:
-    [block] = re.findall(r"```toml\n(\[tool\.alttext\].*?)```", _readme(), re.S)
+def test_config_examples_load(tmp_path: os.PathLike[str]) -> None:
+    first, serving = re.findall(r"```toml\n(\[tool\.alttext\].*?)```", _readme(), re.S)
     path = os.path.join(str(tmp_path), "pyproject.toml")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(block)
-    settings = load_settings({}, config_path=path, environ={})
-    assert settings.strict and settings.exclude == ("drafts", "site/vendor/", "**/*.min.html")
+    loaded = []
+    for block in (first, serving):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(block)
+        loaded.append(load_settings({}, config_path=path, environ={}))
+    assert loaded[0].strict and loaded[0].exclude == ("drafts", "site/vendor/", "**/*.min.html")
+    assert (loaded[1].backend, loaded[1].concurrency, loaded[1].batch_size) == ("openai", 64, 32)
+
+
+def _pattern(template: str) -> str:
+    """A message template as a regex: each {field} matches anything."""
+    parts = re.split(r"\{[a-z_]+(?:![a-z])?\}", template)
+    return ".+".join(re.escape(p) for p in parts)
+
+
+def _example_lines(command: str) -> list[str]:
+    blocks = re.findall(r"```console\n(.*?)```", _readme(), re.S)
+    lines = [b.splitlines() for b in blocks if command in b]
+    assert lines, command
+    return [line for block in lines for line in block if not line.startswith("$ ") and line != "^C"]
+
+
+@pytest.mark.parametrize(
+    ("command", "templates"),
+    [
+        pytest.param("$ alttext watch", ("WATCH_STARTED", "WATCH_ADDED", "WATCH_REFRESHED", "WATCH_NOT_FIXED", "INTERRUPTED"), id="watch"),
+        pytest.param("$ alttext cache stats", ("CACHE_STATS", "CACHE_CLEARED"), id="cache"),
+    ],
+)
+def test_example_sessions_use_the_real_messages(command: str, templates: tuple[str, ...]) -> None:
+    from alttext import messages
+
+    patterns = [_pattern(getattr(messages, t)) for t in templates]
+    for line in _example_lines(command):
+        assert any(re.fullmatch(p, line) for p in patterns), line
 
 
 def test_console_example_is_real_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -54,6 +54,20 @@ def cpu_count() -> int:
     return max(1, count)
 
 
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU does bf16 arithmetic natively (AVX512-BF16 or AMX); elsewhere bf16 is
+    emulated and slower than fp32."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
 def use_cpu_threads() -> None:
     """One torch thread per usable CPU, unless the user chose (OMP_NUM_THREADS) — torch's own
     default counts the host's cores, which oversubscribes a container's quota."""
@@ -95,24 +109,56 @@ class Captioner:
     def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
         """One caption per image, in order. With ``prompt``, BLIP continues that text (a
         conditional caption) and the prompt is removed from the result."""
+        return [pair[1] if prompt else pair[0] for pair in self._captions(images, prompt, both=False)]
+
+    def caption_pair(self, images: Sequence[Any], prompt: str) -> list[tuple[str, str]]:
+        """(plain caption, caption continuing ``prompt``) per image. The vision encoder, most of
+        the cost, runs once for both."""
+        return self._captions(images, prompt, both=True)
+
+    def _captions(self, images: Sequence[Any], prompt: str | None, both: bool) -> list[tuple[str, str]]:
         import torch
 
         self.load()
-        out: list[str] = []
+        out: list[tuple[str, str]] = []
         for start in range(0, len(images), self.batch_size):
             batch = list(images[start : start + self.batch_size])
-            kwargs: dict[str, Any] = {"images": batch, "return_tensors": "pt"}
-            if prompt:
-                kwargs["text"] = [prompt] * len(batch)
-            inputs = self._processor(**kwargs).to(self.device)
+            pixels = self._processor(images=batch, return_tensors="pt")["pixel_values"].to(self.device)
             if self.device == "cuda":
-                inputs["pixel_values"] = inputs["pixel_values"].half()
+                pixels = pixels.half()
             with torch.inference_mode():
-                ids = self._model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1)
-            for text in self._processor.batch_decode(ids, skip_special_tokens=True):
-                text = " ".join(text.split())
-                if prompt and text.lower().startswith(prompt.lower()):
-                    text = text[len(prompt) :].strip()
-                out.append(text)
+                embeds = self._model.vision_model(pixel_values=pixels)[0]
+                plain = self._decode(embeds, None) if both or not prompt else [""] * len(batch)
+                conditional = self._decode(embeds, prompt) if prompt else [""] * len(batch)
+            out.extend(zip(plain, conditional))
         return out
 
+    def _decode(self, embeds: Any, prompt: str | None) -> list[str]:
+        """The text decoder on precomputed image embeddings, as BlipForConditionalGeneration.generate
+        runs it: the prompt's tokens (or none) after BOS, stopping at SEP."""
+        import torch
+
+        config = self._model.config.text_config
+        n = embeds.shape[0]
+        if prompt:
+            ids = self._processor.tokenizer([prompt] * n, return_tensors="pt")["input_ids"].to(embeds.device)
+        else:
+            ids = torch.tensor([[self._model.decoder_input_ids, config.eos_token_id]] * n, device=embeds.device)
+        ids[:, 0] = config.bos_token_id
+        generated = self._model.text_decoder.generate(
+            input_ids=ids[:, :-1],
+            eos_token_id=config.sep_token_id,
+            pad_token_id=config.pad_token_id,
+            encoder_hidden_states=embeds,
+            encoder_attention_mask=torch.ones(embeds.shape[:-1], dtype=torch.long, device=embeds.device),
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+        )
+        texts = []
+        for text in self._processor.batch_decode(generated, skip_special_tokens=True):
+            text = " ".join(text.split())
+            if prompt and text.lower().startswith(prompt.lower()):
+                text = text[len(prompt) :].strip()
+            texts.append(text)
+        return texts

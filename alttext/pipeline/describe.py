@@ -196,21 +196,35 @@ def _describe(
     for i, path in enumerate(images):
         loaded[i], errors[i] = loaded[first[path]], errors[first[path]]
 
+    # The same picture under two names (or two places) is one image: captioned and written once.
+    rep = list(range(len(images)))  # each listing's first listing with the same bytes
+    by_content: dict[str, int] = {}
+    for i, im in enumerate(loaded):
+        if im is not None:
+            rep[i] = by_content.setdefault(im.sha256, i)
+
     # Captions: raster images in batches, each image once; an SVG's text is its caption.
     captions = [" ".join(im.svg_text) if im is not None and im.svg_text else "" for im in loaded]
     raster = [i for i, im in enumerate(loaded) if im is not None and im.image is not None]
     details: list[list[str]] = [list(im.svg_text[1:]) if im is not None and im.svg_text else [] for im in loaded]
-    unique_raster = [i for i in raster if first[images[i]] == i]
+    unique_raster = [i for i in raster if rep[i] == i]
+    second: dict[int, str] = {}  # second captions, by first listing
     if unique_raster:
         captioner = captioner or make_captioner(settings)
         size = getattr(captioner, "batch_size", settings.batch_size)
+        pairs = hasattr(captioner, "caption_pair")  # both captions from one pass of the vision encoder
         progress.stage("captioning", len(unique_raster), "images")
         for chunk in _chunks(unique_raster, size):
-            for i, text in zip(chunk, captioner.caption([loaded[i].image for i in chunk])):  # type: ignore[union-attr]
-                captions[i] = text
+            pictures = [loaded[i].image for i in chunk]  # type: ignore[union-attr]
+            if pairs:
+                for i, (text, again) in zip(chunk, captioner.caption_pair(pictures, SECOND_PASS_PROMPT)):
+                    captions[i], second[i] = text, again
+            else:
+                for i, text in zip(chunk, captioner.caption(pictures)):
+                    captions[i] = text
             progress.advance(len(chunk))
         for i in raster:
-            captions[i] = captions[first[images[i]]]
+            captions[i] = captions[rep[i]]
 
     # Elements the caption leaves out: a second caption, then the page context, may supply them.
     # Captions are English (BLIP); the page is in its own language.
@@ -220,18 +234,17 @@ def _describe(
         return tuple(m for m in machine.missing() if m in page.missing())
 
     needs_second = [i for i in raster if missing(i)]
-    second_for = {images[i]: i for i in reversed(needs_second)}  # one second caption per image
-    if second_for:
-        progress.stage("captioning again", len(second_for), "images")
-        second: dict[str, str] = {}
-        for chunk in _chunks(list(second_for.values()), size):
+    later = list(dict.fromkeys(rep[i] for i in needs_second if rep[i] not in second))
+    if later:  # a captioner without caption_pair: a second pass for the images that need it
+        progress.stage("captioning again", len(later), "images")
+        for chunk in _chunks(later, size):
             texts = captioner.caption([loaded[i].image for i in chunk], prompt=SECOND_PASS_PROMPT)  # type: ignore[union-attr]
-            second.update((images[i], text) for i, text in zip(chunk, texts))
+            second.update(zip(chunk, texts))
             progress.advance(len(chunk))
-        for i in needs_second:
-            text = second[images[i]]
-            if text and text != captions[i]:
-                details[i].append(text)
+    for i in needs_second:
+        text = second[rep[i]]
+        if text and text != captions[i]:
+            details[i].append(text)
     caption_s = round(time.perf_counter() - started, 3)
 
     results: list[Description | None] = [None] * len(images)
@@ -256,10 +269,10 @@ def _describe(
         facts = {i: Facts(captions[i], tuple(details[i]), missing(i)) for i, _ in todo}
         same: dict[tuple[Any, ...], int] = {}
         for i, _ in todo:
-            same.setdefault((images[i], facts[i], contexts[i], languages[i]), i)
+            same.setdefault((rep[i], facts[i], contexts[i], languages[i]), i)
         _write([(i, base) for i, base in todo if i in same.values()], facts, contexts, languages, loaded, settings, writer, results, progress)
         for i, base in todo:
-            j = same[(images[i], facts[i], contexts[i], languages[i])]
+            j = same[(rep[i], facts[i], contexts[i], languages[i])]
             if j != i:
                 results[i] = Description(**{**vars(results[j]), **base})
     progress.done()
