@@ -2,8 +2,8 @@
 
 The models are the real architectures at full size with random weights: BLIP base from
 ``BlipConfig()`` defaults (a BERT tokenizer with a made-up vocabulary of the right size) and
-Qwen3-0.6B from ``../shared/models/qwen3-0.6b/config.json`` with its real tokenizer. They are
-built in a child process, saved with ``save_pretrained`` and loaded back through alttext's own
+Qwen3-0.6B from ``../shared/models/qwen3-0.6b/config.json`` with its real tokenizer, each saved in
+the precision its published checkpoint has (fp32 and bf16). They are built in a child process, saved with ``save_pretrained`` and loaded back through alttext's own
 loading code, so the compute is the real compute. Random weights write nonsense, and never stop
 on their own: every generation runs to the same token limit (``--new-tokens``, 32 by default,
 about the length of the default 125-character alt text) in every configuration. Their nonsense
@@ -76,7 +76,8 @@ def build_models(folder: str) -> None:
     qwen = os.path.join(folder, "qwen3")
     with open(os.path.join(QWEN3, "config.json"), encoding="utf-8") as f:
         real = {k: v for k, v in json.load(f).items() if k not in ("architectures", "torch_dtype", "transformers_version")}
-    Qwen3ForCausalLM(Qwen3Config(**real)).save_pretrained(qwen)
+    # Saved in bf16, as the published Qwen3-0.6B checkpoint is (BLIP base is published in fp32).
+    Qwen3ForCausalLM(Qwen3Config(**real)).to(torch.bfloat16).save_pretrained(qwen)
     AutoTokenizer.from_pretrained(QWEN3).save_pretrained(qwen)
 
 
