@@ -69,7 +69,6 @@ class Watcher:
         self.handled: dict[str, bytes] = {}  # the bytes of each page as last read or written
         self.written: dict[str, list[Written]] = {}  # page -> alt text this watcher wrote there
         self.writes = 0
-        self.images: dict[int, str] = {}  # during a refresh: finding start -> the image file
         self.stopping = threading.Event()
         self.workdir = tempfile.mkdtemp(prefix="alttext-watch-")
 
@@ -249,11 +248,13 @@ class Watcher:
         describe_all([fix], self.settings, **self.options)
 
     def _remember(self, path: str, proposal: Any, refreshed: dict[int, str] | None) -> None:
-        image = self.images.get(proposal.finding.start) if refreshed else None
-        image = image or self._source_of(path, proposal)
+        """Record the alt text just written; a refreshed text replaces the one it was."""
+        old = refreshed.get(proposal.finding.start) if refreshed else None
+        # A refresh's proposal already holds the image's real path; a new image's src is resolved.
+        image = proposal.image if old is not None else self._source_of(path, proposal)
         if image is None:
             return
-        entries = [w for w in self.written.get(path, []) if not (w.image == image and refreshed and w.alt == refreshed.get(proposal.finding.start))]
+        entries = [w for w in self.written.get(path, []) if not (w.image == image and w.alt == old)]
         entries.append(Written(image, escape.plain(proposal.alt)))
         self.written[path] = entries
 
@@ -306,10 +307,8 @@ class Watcher:
         from alttext.fix import Proposal
         from alttext.scan import kind_of
 
-        places = (markdown_places if kind_of(fix.path) == "markdown" else html_places)(fix.document.text, targets)
-        fix.places = places
+        fix.places = (markdown_places if kind_of(fix.path) == "markdown" else html_places)(fix.document.text, targets)
         fix.proposals = [Proposal(f, image=image) for f in targets]
-        self.images = {f.start: image for f in targets}
         self._finish(path, fix, refreshed={f.start: escape.plain(f.alt or "") for f in targets})
 
 

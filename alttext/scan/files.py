@@ -162,9 +162,8 @@ def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[
                     # Include globs select files by name (or anchored path), never because a
                     # directory on the way matches: a folder called notes.md holds no Markdown.
                     rel = relative_path(path, root) if exclude or include_anchored else ""
-                    if include.match_name(name) or (include_anchored and include.match_anchored(rel)):
-                        if not (exclude and exclude.match(rel)):
-                            walked.append(_display(path))
+                    if _picks(name, rel, include, exclude):
+                        walked.append(_display(path))
             for path in sorted(walked):
                 add(path)
         elif os.path.lexists(arg):
@@ -192,10 +191,14 @@ def selected(path: str, settings: Settings, top: str) -> bool:
         folder = os.path.join(folder, name)
         if name.startswith(".") or name in ALWAYS_SKIPPED_DIRS or (exclude and exclude.match(relative_path(folder, root))):
             return False
-    anchored = relative_path(absolute, root)
-    if not (include.match_name(parts[-1]) or (include.anchored and include.match_anchored(anchored))):
+    return _picks(parts[-1], relative_path(absolute, root), include, exclude)
+
+
+def _picks(name: str, rel: str, include: GlobSet, exclude: GlobSet) -> bool:
+    """Whether a walked file called ``name`` (``rel`` from the project root) is checked."""
+    if not (include.match_name(name) or (include.anchored and include.match_anchored(rel))):
         return False
-    return not (exclude and exclude.match(anchored))
+    return not (exclude and exclude.match(rel))
 
 
 def read_document(path: str, settings: Settings) -> tuple[str | None, FileError | None]:
