@@ -1,7 +1,7 @@
 """describe(images, contexts, settings) -> one Description per image, in order, batched.
 
-image -> caption (BLIP; an SVG's own text) -> elements check (a second, conditional caption only
-where an element is missing) -> blind-reader editor prompt -> writer -> clean -> lint and the
+image -> caption (BLIP; an SVG's own text) -> elements check (a second, conditional caption, used
+only where an element is missing; BLIP decodes both from one image encoding) -> blind-reader editor prompt -> writer -> clean -> lint and the
 grounding guard -> one retry that names the broken rules -> drop the offending sentences while
 the rest still names the subject, or fall back to the caption. Anything the pipeline had to
 repair is marked ``needs_review``.
