@@ -62,6 +62,9 @@ LINT_EN = [
     pytest.param("A parade in July 2019.", [LintFinding("date", "July", 0), LintFinding("date", "2019", 0)], id="date"),
     pytest.param("This image shows a dog.", [LintFinding("opening", "This", 0)], id="opening"),
     pytest.param("Her eyes glow with a hint of mischief.", [LintFinding("subjective", "mischief", 0)], id="invented-emotion"),
+    pytest.param("A dog. A man named Tom holds an iPhone.", [LintFinding("name", "Tom", 1), LintFinding("name", "iPhone", 1)], id="names"),
+    pytest.param("Runners wear Nike's shoes.", [LintFinding("name", "Nike's", 0)], id="possessive-name"),
+    pytest.param('A sign reads "Open". A TV stands on the left.', [], id="quoted-text-and-acronym-are-not-names"),
 ]
 
 
@@ -76,12 +79,19 @@ LINT_ZH = [
     pytest.param("云朵像棉花。", [LintFinding("metaphor", "像", 0)], id="metaphor"),
     pytest.param("一棵树。树高5米。", [LintFinding("measurement", "5米", 1)], id="measurement"),
     pytest.param("2019年的游行。", [LintFinding("date", "2019年", 0)], id="date"),
+    pytest.param("桌上有一部iPhone手机。", [LintFinding("name", "iPhone", 0)], id="latin-name"),
 ]
 
 
 @pytest.mark.parametrize(("text", "expected"), LINT_ZH)
 def test_lint_chinese(text: str, expected: list[LintFinding]) -> None:
     assert lint(text, "zh", 1, 200) == expected
+
+
+def test_lint_allows_names_the_picture_or_page_gives() -> None:
+    assert lint("A street in Paris.", "en", 1, 200, given="Our week in Paris") == []
+    assert lint("A street in Paris.", "en", 1, 200, given="Our week in Lyon") == [LintFinding("name", "Paris", 0)]
+    assert lint("一块写着Acme的招牌。", "zh", 1, 200, given="Acme") == []
 
 
 def test_lint_length_and_drop() -> None:

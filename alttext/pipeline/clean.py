@@ -65,10 +65,20 @@ _DATE = {
     "zh": re.compile(r"\d{2,4}\s?年|\d{1,2}\s?月\s?\d{1,2}\s?日"),
 }
 
+# Proper names (rule 5: no brand or personal names). English: a capitalised word inside a sentence
+# ("a dog named Max", "a Nike shoe") or a word with an inner capital ("an iPhone"). Chinese: a Latin
+# word with a capital letter ("耐克Nike", "iPhone"); Chinese personal names cannot be told from other
+# words without a name list, and are not looked for. A name the picture or the page itself gives
+# (an SVG's text, the heading) is the author's, not the writer's, and is allowed.
+_NAME = {
+    "en": re.compile(r"(?<=[\s,;(])(?:[A-Z][a-z]+|[a-z]+[A-Z][A-Za-z]*)(?:['’-][A-Za-z]+)*"),
+    "zh": re.compile(r"(?=[A-Za-z]{2})[A-Za-z]*[A-Z][A-Za-z]*"),
+}
+
 
 @dataclass(frozen=True)
 class LintFinding:
-    rule: str  # metaphor, subjective, measurement, date, opening, too-long, too-short
+    rule: str  # metaphor, subjective, measurement, date, name, opening, too-long, too-short
     detail: str  # the words at fault, or the length
     sentence: int  # index into sentences(text); -1 for the whole text
 
@@ -138,14 +148,22 @@ def _fit(text: str, language: str, maximum: int | None) -> str:
     return text
 
 
-def lint(text: str, language: str, minimum: int, maximum: int) -> list[LintFinding]:
-    """Where ``text`` breaks the prompt's rules."""
+def lint(text: str, language: str, minimum: int, maximum: int, given: str = "") -> list[LintFinding]:
+    """Where ``text`` breaks the prompt's rules. ``given``: text whose names are allowed (the
+    picture's own text, the page context)."""
     found: list[LintFinding] = []
     checks = (("metaphor", _METAPHOR), ("subjective", _SUBJECTIVE), ("measurement", _MEASUREMENT), ("date", _DATE))
+    allowed = set(re.findall(r"[A-Za-z]+(?:['’-][A-Za-z]+)*", given))
     for i, sentence in enumerate(sentences(text, language)):
+        matched: list[str] = []
         for rule, patterns in checks:
             for m in patterns[language].finditer(sentence):
                 found.append(LintFinding(rule, m.group(0), i))
+                matched.append(m.group(0))
+        for m in _NAME[language].finditer(sentence):
+            name = m.group(0)
+            if name not in allowed and not any(name in other for other in matched):  # "July" is a date already
+                found.append(LintFinding("name", name, i))
         if _OPENINGS[language].match(sentence) or _LABEL.match(sentence):
             found.append(LintFinding("opening", sentence.split()[0] if language == "en" else sentence[:6], i))
     if len(text) > maximum:

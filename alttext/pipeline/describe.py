@@ -9,6 +9,7 @@ repair is marked ``needs_review``.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -227,11 +228,8 @@ def _describe(
             captions[i] = captions[rep[i]]
 
     # Elements the caption leaves out: a second caption, then the page context, may supply them.
-    # Captions are English (BLIP); the page is in its own language.
     def missing(i: int) -> tuple[str, ...]:
-        machine = combined([captions[i], *details[i]], "en")
-        page = combined([value for _, value in contexts[i].items()], languages[i])
-        return tuple(m for m in machine.missing() if m in page.missing())
+        return _unknown([captions[i], *details[i]], contexts[i], languages[i])
 
     needs_second = [i for i in raster if missing(i)]
     later = list(dict.fromkeys(rep[i] for i in needs_second if rep[i] not in second))
@@ -264,13 +262,16 @@ def _describe(
             todo.append((i, base))
 
     if todo:
+        from alttext.pipeline.writer_transformers import seed_for
+
         writer = writer or make_writer(settings)
         assert writer is not None
         facts = {i: Facts(captions[i], tuple(details[i]), missing(i)) for i, _ in todo}
         same: dict[tuple[Any, ...], int] = {}
         for i, _ in todo:
             same.setdefault((rep[i], facts[i], contexts[i], languages[i]), i)
-        _write([(i, base) for i, base in todo if i in same.values()], facts, contexts, languages, loaded, settings, writer, results, progress)
+        seeds = {i: seed_for(loaded[i].sha256) for i, _ in todo}  # type: ignore[union-attr]
+        _write([(i, base) for i, base in todo if i in same.values()], facts, contexts, languages, seeds, settings, writer, results, progress)
         for i, base in todo:
             j = same[(rep[i], facts[i], contexts[i], languages[i])]
             if j != i:
@@ -280,13 +281,66 @@ def _describe(
     return out, [im.sha256 if im is not None else None for im in loaded]
 
 
-def _judge(raw: str, language: str, settings: Settings, found: grounding.Evidence) -> tuple[str, list[cleaning.LintFinding]]:
-    """The cleaned answer and what is wrong with it (in strict grounding, words nothing supports)."""
+def _unknown(captions: Sequence[str], context: Context, language: str) -> tuple[str, ...]:
+    """Elements (subject, scene, state) that neither the captions nor the page give. Captions are
+    English (BLIP); the page is in its own language."""
+    machine = combined(list(captions), "en")
+    page = combined([value for _, value in context.items()], language)
+    return tuple(m for m in machine.missing() if m in page.missing())
+
+
+def describe_captions(
+    captions: Sequence[str],
+    contexts: Sequence[Context],
+    languages: Sequence[str],
+    settings: Settings,
+    *,
+    names: Sequence[str] | None = None,
+    details: Sequence[Sequence[str]] | None = None,
+    writer: Writer | None = None,
+    progress: Progress | None = None,
+) -> list[Description]:
+    """The writer stage alone, from given base captions (``alttext eval --from-caption``).
+
+    ``languages`` are resolved ("en" or "zh"); ``names`` label the results (``Description.image``);
+    ``details`` are further evidence per caption, like the second caption. Each answer is seeded
+    from its caption, so a run is reproducible. No image is read and no cache is used.
+    """
+    from alttext.pipeline.writer_transformers import seed_for
+
+    started = time.perf_counter()
+    progress = progress or Progress()
+    names = list(names) if names is not None else [f"caption {k + 1}" for k in range(len(captions))]
+    extra = [tuple(d) for d in details] if details is not None else [()] * len(captions)
+    writer_model = "" if settings.backend == "none" else settings.writer_model
+    results: list[Description | None] = [None] * len(captions)
+    todo: list[tuple[int, dict[str, Any]]] = []
+    for i, caption in enumerate(captions):
+        base = dict(image=names[i], caption=caption, backend=settings.backend, captioner="(given)", writer_model=writer_model,
+                    prompt_version=PROMPT_VERSION, language=languages[i])
+        if settings.backend == "none":
+            results[i] = Description(text=_fallback(caption, languages[i], settings), **base)
+        else:
+            todo.append((i, base))
+    if todo:
+        writer = writer or make_writer(settings)
+        assert writer is not None
+        facts = {i: Facts(captions[i], extra[i], _unknown([captions[i], *extra[i]], contexts[i], languages[i])) for i, _ in todo}
+        seeds = {i: seed_for(hashlib.sha256(captions[i].encode()).hexdigest()) for i, _ in todo}
+        _write(todo, facts, list(contexts), list(languages), seeds, settings, writer, results, progress)
+    progress.done()
+    total = round(time.perf_counter() - started, 3)
+    return [Description(**{**vars(r), "timings": {"total_s": total}}) for r in results if r is not None]
+
+
+def _judge(raw: str, language: str, settings: Settings, found: grounding.Evidence, given: str) -> tuple[str, list[cleaning.LintFinding]]:
+    """The cleaned answer and what is wrong with it (in strict grounding, words nothing supports).
+    ``given``: the captions and page context, whose names the answer may repeat."""
     b = budget(language, settings.length or None)
     text = cleaning.clean(raw, language, b.maximum)
     if not text:
         return text, [cleaning.LintFinding("empty", "no text", -1)]
-    findings = cleaning.lint(text, language, b.minimum, b.maximum)
+    findings = cleaning.lint(text, language, b.minimum, b.maximum, given)
     if settings.grounding == "strict":
         findings += grounding.findings(text, language, found, known=findings)
     return text, findings
@@ -304,21 +358,19 @@ def _write(
     facts: dict[int, Facts],
     contexts: list[Context],
     languages: list[str],
-    loaded: list[LoadedImage | None],
+    seeds: dict[int, int],
     settings: Settings,
     writer: Writer,
     results: list[Description | None],
     progress: Progress,
 ) -> None:
-    from alttext.pipeline.writer_transformers import seed_for
-
     def conversation(i: int, feedback: tuple[str, ...] = ()) -> list[dict[str, str]]:
         return build_messages(facts[i], contexts[i], languages[i], settings.length or None, feedback)
 
     order = [i for i, _ in todo]
     # The evidence an answer may draw on: the captions and what the page says around the image.
-    found = {i: grounding.evidence([facts[i].caption, *facts[i].details, *(v for _, v in contexts[i].items())]) for i in order}
-    seeds = {i: seed_for(loaded[i].sha256) for i in order}  # type: ignore[union-attr]
+    given = {i: [facts[i].caption, *facts[i].details, *(v for _, v in contexts[i].items())] for i in order}
+    found = {i: grounding.evidence(given[i]) for i in order}
     size = getattr(writer, "batch_size", None) or max(settings.batch_size, settings.concurrency)
 
     def write(stage: str, items: list[int], feedback: dict[int, tuple[str, ...]], bump: int) -> list[str]:
@@ -331,7 +383,7 @@ def _write(
         return out
 
     answers = write("writing", order, {}, 0)
-    judged = {i: _judge(raw, languages[i], settings, found[i]) for i, raw in zip(order, answers)}
+    judged = {i: _judge(raw, languages[i], settings, found[i], "\n".join(given[i])) for i, raw in zip(order, answers)}
     history: dict[int, tuple[str, ...]] = {i: () for i in order}
 
     # One retry that names the broken rules, with a new (still reproducible) seed.
@@ -341,7 +393,7 @@ def _write(
         again = write("rewriting", retry, feedback, 1)
         for i, raw in zip(retry, again):
             history[i] = feedback[i]
-            judged[i] = _judge(raw, languages[i], settings, found[i])
+            judged[i] = _judge(raw, languages[i], settings, found[i], "\n".join(given[i]))
 
     for i, base in todo:
         text, findings = judged[i]
