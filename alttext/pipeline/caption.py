@@ -79,6 +79,14 @@ def use_cpu_threads() -> None:
         torch.set_num_threads(cpu_count())
 
 
+def no_loading_bars() -> None:
+    """transformers draws a "Loading weights" bar on stderr even in a pipe (a pre-commit log);
+    alttext has its own progress bar, shown only on a terminal. Warnings still show."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
 class Captioner:
     def __init__(self, model: str = DEFAULT_CAPTIONER, device: str = "auto", batch_size: int = 8, max_new_tokens: int = 30) -> None:
         self.model_id = model
@@ -95,6 +103,7 @@ class Captioner:
         import torch
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
+        no_loading_bars()
         self.device = pick_device(self.device_setting)
         dtype = torch.float16 if self.device == "cuda" else torch.float32
         try:

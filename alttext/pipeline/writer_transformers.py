@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from alttext.pipeline.caption import cpu_has_bf16, model_load_error, pick_device, use_cpu_threads
+from alttext.pipeline.caption import cpu_has_bf16, model_load_error, no_loading_bars, pick_device, use_cpu_threads
 
 DEFAULT_WRITER = "Qwen/Qwen3-0.6B"
 
@@ -60,6 +60,7 @@ class TransformersWriter:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        no_loading_bars()
         self.device = pick_device(self.device_setting)
         # bf16 is Qwen3's own precision: on a GPU, and on a CPU with native bf16 arithmetic, it
         # halves the memory and is faster. int8 quantization starts from fp32.
