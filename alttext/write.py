@@ -18,17 +18,23 @@ def _unchanged(path: str, expected: bytes) -> None:
             raise Changed(path)
 
 
-def write_atomic(path: str, data: bytes, expected: bytes) -> None:
+def write_atomic(path: str, data: bytes, expected: bytes | None) -> None:
     """Replace the contents of ``path`` (through a symlink, its target) with ``data``.
 
     A temporary file in the same folder is written, flushed to disk and given the original
     permissions, then renamed over the file, so a reader sees the old bytes or the new ones,
     never half of them. Raises Changed (and writes nothing) if the file no longer holds
-    ``expected``; OSError if it cannot be written.
+    ``expected``; OSError if it cannot be written. With ``expected=None`` the file is the tool's
+    own output (a report): it may be new, and whatever it held is replaced.
     """
     target = os.path.realpath(path)
-    _unchanged(target, expected)
-    mode = stat.S_IMODE(os.stat(target).st_mode)
+    if expected is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = stat.S_IMODE(os.stat(target).st_mode) if os.path.exists(target) else 0o666 & ~umask
+    else:
+        _unchanged(target, expected)
+        mode = stat.S_IMODE(os.stat(target).st_mode)
     folder = os.path.dirname(target)
     fd, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".alttext")
     try:
@@ -37,7 +43,8 @@ def write_atomic(path: str, data: bytes, expected: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(temporary, mode)
-        _unchanged(target, expected)  # once more, as close to the rename as it gets
+        if expected is not None:
+            _unchanged(target, expected)  # once more, as close to the rename as it gets
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
