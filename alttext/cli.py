@@ -80,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     _pipeline_options(watch)
     watch.add_argument("--config", metavar="FILE")
 
+    evaluate = commands.add_parser("eval", help="measure alt text quality on a dataset (loads the models)")
+    evaluate.add_argument("dataset", nargs="?", metavar="DATASET", help="a .jsonl dataset (see the README)")
+    evaluate.add_argument("--from-caption", action="store_true", help="start from each item's caption: measure the writer stage alone")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    evaluate.add_argument("--output", "-o", metavar="FILE", help="also save the JSON report to FILE (for --compare)")
+    evaluate.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="which items got better or worse between two reports")
+    _pipeline_options(evaluate, cache=False)
+    evaluate.add_argument("--config", metavar="FILE")
+
     cache = commands.add_parser("cache", help="show or clear the description cache")
     cache.add_argument("action", choices=("stats", "clear"))
     cache.add_argument("--config", metavar="FILE")
@@ -100,7 +109,7 @@ PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner", "language",
                  "quantize", "cache")
 
 
-def _pipeline_options(command: argparse.ArgumentParser) -> None:
+def _pipeline_options(command: argparse.ArgumentParser, cache: bool = True) -> None:
     command.add_argument("--backend", choices=("transformers", "openai", "none"), default=None)
     command.add_argument("--model", dest="writer_model", metavar="ID", help="writer model: hub id, local folder, or the server's model name")
     command.add_argument("--base-url", dest="base_url", metavar="URL", help="OpenAI-compatible server, with or without /v1")
@@ -112,7 +121,8 @@ def _pipeline_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--grounding", choices=("strict", "lenient", "off"), default=None,
                          help="drop (strict) or mark (lenient) sentences the caption and page do not support")
     command.add_argument("--quantize", choices=("none", "int8"), default=None, help="int8: quantize the in-process writer on CPU")
-    command.add_argument("--no-cache", dest="cache", action="store_false", default=None, help="neither read nor write the description cache")
+    if cache:
+        command.add_argument("--no-cache", dest="cache", action="store_false", default=None, help="neither read nor write the description cache")
 
 
 def _describe(args: argparse.Namespace) -> int:
@@ -217,6 +227,59 @@ def _watch(args: argparse.Namespace) -> int:
     return watch(args.paths, settings, report=args.report, debounce=args.debounce)
 
 
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from alttext import evaluation
+    from alttext.config import ConfigError, load_settings
+
+    if bool(args.dataset) == bool(args.compare):
+        print(messages.USAGE_ERROR.format(detail=messages.EVAL_USAGE), file=sys.stderr)
+        return EXIT_ERROR
+    if args.compare:
+        try:
+            a, b = (evaluation.load_report(path) for path in args.compare)
+        except evaluation.DatasetError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_ERROR
+        text, worse = evaluation.compare(a, b, *args.compare)
+        sys.stdout.write(text)
+        return EXIT_FINDINGS if worse else EXIT_CLEAN
+    try:
+        settings = load_settings({k: getattr(args, k, None) for k in PIPELINE_KEYS}, config_path=args.config)
+    except ConfigError as exc:
+        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
+        return EXIT_ERROR
+    from alttext.pipeline.caption import ModelLoadError
+    from alttext.pipeline.writer_openai import WriterError
+    from alttext.progress import Progress
+
+    try:
+        items = evaluation.load_dataset(args.dataset, settings, args.from_caption)
+        scores = evaluation.evaluate(items, settings, from_caption=args.from_caption, progress=Progress.on_terminal())
+    except evaluation.DatasetError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    except (ModelLoadError, WriterError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    data = evaluation.report(scores, settings, args.dataset, args.from_caption)
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    if args.output:
+        try:
+            from alttext.write import write_atomic
+
+            write_atomic(args.output, text.encode("utf-8"), None)
+        except OSError as exc:
+            print(messages.FIX_UNWRITABLE.format(path=args.output, reason=exc.strerror or exc), file=sys.stderr)
+            return EXIT_ERROR
+    sys.stdout.write(text if args.format == "json" else evaluation.render(data))
+    for s in scores:
+        if s.error:
+            print(s.error, file=sys.stderr)
+    return EXIT_FINDINGS if any(s.error for s in scores) else EXIT_CLEAN
+
+
 def _cache(args: argparse.Namespace) -> int:
     from alttext.config import ConfigError, load_settings
     from alttext.pipeline import cache
@@ -259,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cache(args)
         if args.command == "watch":
             return _watch(args)
+        if args.command == "eval":
+            return _eval(args)
         parser.print_help()
         return EXIT_CLEAN
     except KeyboardInterrupt:

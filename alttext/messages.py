@@ -99,6 +99,14 @@ CACHE_STATS = "{path}: {entries} {entries_word} for {images} {images_word}, {siz
 CACHE_CLEARED = "alttext: cleared {path} ({entries} {entries_word})"
 CACHE_NONE = "{path}: no cache"
 
+EVAL_BAD_ITEM = "{path}:{line}: {detail}"
+EVAL_NOT_JSON = "{path}:{line}: not valid JSON: {detail} (column {column})"
+EVAL_DUPLICATE = '{path}:{line}: duplicate id "{id}" (first on line {first})'
+EVAL_NOT_UTF8 = "{path}: not valid UTF-8 (byte 0x{byte:02x} at offset {offset})"
+EVAL_EMPTY = "{path}: no items"
+EVAL_NOT_REPORT = "{path}: not an alttext eval report (make one with alttext eval --format json)"
+EVAL_USAGE = "give a DATASET, or --compare A.json B.json"
+
 WATCH_STARTED = "alttext: watching {paths} ({mode}); Ctrl-C stops"
 WATCH_ADDED = '{path}:{line}:{column} alt text added for {src}: "{alt}"'
 WATCH_REFRESHED = '{path}:{line}:{column} alt text refreshed for {src} (the image changed): "{alt}"'

@@ -68,6 +68,33 @@ def test_console_example_is_real_output(monkeypatch: pytest.MonkeyPatch, capsys:
         assert line in out.splitlines() + err.splitlines()
 
 
+def test_eval_example_is_real_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    command = "alttext eval fixtures/eval/dataset.jsonl --from-caption --backend none"
+    [block] = re.findall(r"```console\n\$ " + re.escape(command) + r"\n(.*?)```", _readme(), re.S)
+    monkeypatch.chdir(REPO)
+    assert main(command.split()[1:]) == 0
+    out = capsys.readouterr().out.splitlines()
+    shown = [line for line in block.splitlines() if line != "..."]
+    assert shown and all(line in out for line in shown)
+
+
+def test_eval_dataset_example_loads(tmp_path: os.PathLike[str]) -> None:
+    import json
+    import shutil
+
+    from alttext.evaluation import load_dataset
+    from alttext.model import Settings
+
+    [line] = re.findall(r"```json\n(\{\"id\".*?)\n```", _readme(), re.S)
+    os.makedirs(os.path.join(str(tmp_path), "images"))
+    shutil.copy(os.path.join(REPO, "fixtures", "eval", "images", "bar-chart.png"), os.path.join(str(tmp_path), "images"))
+    path = os.path.join(str(tmp_path), "data.jsonl")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(line + "\n")
+    [item] = load_dataset(path, Settings())
+    assert item.id == json.loads(line)["id"] and item.context.heading == "Quarterly sales"
+
+
 def test_documented_keys_are_the_real_keys() -> None:
     from alttext.config import KEYS
 
