@@ -17,7 +17,8 @@ picture used on several pages, in the same place). Compared, on the same loaded 
    batching, no dedupe, no cache. Its cost per image does not depend on which image it is, so it
    is timed on the first ``--naive-images`` (8 by default) to keep the run short;
 2. alttext, cold cache: ``describe()`` as ``alttext fix`` runs it (batches, dedupe, the shared
-   prompt prefix run once per batch, the second caption and the retry where its checks ask);
+   prompt prefix run once and reused by the next batches, a preallocated cache per batch, the
+   second caption and the retry where its checks ask);
 3. alttext, warm cache: the same call again, every description read from the cache;
 4. with ``--int8`` (on by default; ``--no-int8`` skips it), the cold run again with the writer
    quantized to int8 (``quantize = "int8"``), in a child process of its own.

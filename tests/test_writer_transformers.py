@@ -114,6 +114,36 @@ def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str) -> None:
         assert torch.allclose(a, b, atol=1e-4)
 
 
+def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
+    import torch
+
+    writer = TransformersWriter(qwen, device="cpu")
+    writer.load()
+    chinese = [build_messages(Facts(c), Context(heading="花园"), "zh") for c in ("a dog on grass", "a cat")]
+    batches = [_conversations()[:2], _conversations()[1:], chinese, _conversations()]
+
+    def shared_of(batch: list[list[dict[str, str]]]) -> list[int]:
+        rows = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in batch]
+        return rows[0][: writer.shared_prefix(rows)]
+
+    last: list[int] = []
+    for batch in batches:
+        prefix, ran = shared_of(batch), writer.prefix_tokens_run
+        inputs, length = writer.prepare(batch)
+        common = next((k for k, (a, b) in enumerate(zip(last, prefix)) if a != b), min(len(last), len(prefix)))
+        # Only what this prefix does not share with the last one runs (at least one token).
+        assert writer.prefix_tokens_run - ran == len(prefix) - min(common, len(prefix) - 1)
+        assert inputs["cache"].get_seq_length() == len(prefix)
+        plain = writer.encode(batch)
+        got, got_logits = _generate(writer, inputs, length)
+        want, want_logits = _generate(writer, dict(plain), plain["input_ids"].shape[1])
+        assert torch.equal(got, want)
+        for a, b in zip(got_logits, want_logits):
+            assert torch.allclose(a, b, atol=1e-4)
+        last = prefix
+    assert writer.prefix_tokens_run < sum(len(shared_of(b)) for b in batches)
+
+
 def test_shared_prefix_of_rows() -> None:
     writer = TransformersWriter("unused")
     assert writer.shared_prefix([[1, 2, 3, 4], [1, 2, 5]]) == 2

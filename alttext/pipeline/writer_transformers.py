@@ -53,6 +53,10 @@ class TransformersWriter:
         self.device = "cpu"
         self._model: Any = None
         self.tokenizer: Any = None
+        # The last shared prefix run (its tokens and KV cache, one row). Every prompt starts with
+        # the same instructions, so the next batch, and the retry, start from it.
+        self._prefix: tuple[list[int], Any] | None = None
+        self.prefix_tokens_run = 0  # prefix tokens the model actually ran (the rest were reused)
 
     def load(self) -> None:
         if self._model is not None:
@@ -122,10 +126,44 @@ class TransformersWriter:
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([rows[0][:shared] + [pad] * (width - len(r)) + r for r in own], device=self.device)
         mask = torch.tensor([[1] * shared + [0] * (width - len(r)) + [1] * len(r) for r in own], device=self.device)
+        prefix = self.prefix_cache(rows[0][:shared])
+        return {"input_ids": ids, "attention_mask": mask, "cache": self._preallocated(prefix, len(rows), ids.shape[1] + self.max_new_tokens)}, ids.shape[1]
+
+    def _preallocated(self, prefix: Any, rows: int, length: int) -> Any:
+        """A StaticCache of ``length`` tokens for ``rows`` rows, each starting with the one-row
+        ``prefix``. Generation writes each new token in place, where a DynamicCache copies the
+        whole cache (every row, every layer) per token."""
+        from transformers.cache_utils import StaticCache
+
+        static = StaticCache(config=self._model.config, max_cache_len=length)
+        for index, layer in enumerate(prefix.layers):
+            static.update(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1), index)
+        return static
+
+    def prefix_cache(self, tokens: list[int]) -> Any:
+        """A fresh KV cache of ``tokens`` for one row. The part it shares with the last prefix is
+        copied from that one's cache; only the rest runs through the model."""
+        import copy
+
+        import torch
+
+        known = 0
+        if self._prefix is not None:
+            last = self._prefix[0]
+            limit = min(len(last), len(tokens) - 1)  # at least one token runs, or the cache is cropped
+            while known < limit and last[known] == tokens[known]:
+                known += 1
+        if known:
+            cache = copy.deepcopy(self._prefix[1])  # type: ignore[index]
+            cache.crop(known - len(self._prefix[0]))  # a negative count: the tokens to remove
+        else:
+            cache = None
+        rest = torch.tensor([tokens[known:]], device=self.device)
         with torch.inference_mode():
-            prefix = self._model(input_ids=ids[:1, :shared], use_cache=True, logits_to_keep=1).cache
-        prefix.batch_repeat_interleave(len(rows))
-        return {"input_ids": ids, "attention_mask": mask, "cache": prefix}, ids.shape[1]
+            cache = self._model(input_ids=rest, cache=cache, use_cache=True, logits_to_keep=1).cache
+        self.prefix_tokens_run += len(tokens) - known
+        self._prefix = (list(tokens), copy.deepcopy(cache))
+        return cache
 
     def write(self, conversations: Sequence[Sequence[Mapping[str, str]]], seeds: Sequence[int | None] | None = None) -> list[str]:
         """One answer per conversation, in order, generated ``batch_size`` at a time."""
