@@ -257,10 +257,7 @@ def _eval(args: argparse.Namespace) -> int:
     try:
         items = evaluation.load_dataset(args.dataset, settings, args.from_caption)
         scores = evaluation.evaluate(items, settings, from_caption=args.from_caption, progress=Progress.on_terminal())
-    except evaluation.DatasetError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_ERROR
-    except (ModelLoadError, WriterError) as exc:
+    except (evaluation.DatasetError, ModelLoadError, WriterError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_ERROR
     data = evaluation.report(scores, settings, args.dataset, args.from_caption)

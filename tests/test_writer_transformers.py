@@ -90,9 +90,19 @@ def _generate(writer: TransformersWriter, inputs: dict, prompt_length: int) -> t
     return out.sequences[:, prompt_length:], out.logits
 
 
-def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str) -> None:
+def _assert_same_as_plain_padding(writer: TransformersWriter, conversations: list, inputs: dict, length: int) -> None:
+    """Greedy generation from ``inputs`` gives the same tokens and logits as plain left padding."""
     import torch
 
+    plain = writer.encode(conversations)
+    got, got_logits = _generate(writer, inputs, length)
+    want, want_logits = _generate(writer, dict(plain), plain["input_ids"].shape[1])
+    assert torch.equal(got, want)
+    for a, b in zip(got_logits, want_logits):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str) -> None:
     writer = TransformersWriter(qwen, device="cpu")
     conversations = _conversations()
     inputs, length = writer.prepare(conversations)
@@ -105,18 +115,10 @@ def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str) -> None:
     for row, ids, mask in zip(rows, inputs["input_ids"].tolist(), inputs["attention_mask"].tolist()):
         assert [t for t, m in zip(ids, mask) if m] == row
         assert mask[:shared] == [1] * shared and sorted(mask[shared:]) == mask[shared:]
-    # Greedy generation gives the same tokens and logits as plain left padding.
-    plain = writer.encode(conversations)
-    got, got_logits = _generate(writer, inputs, length)
-    want, want_logits = _generate(writer, dict(plain), plain["input_ids"].shape[1])
-    assert torch.equal(got, want)
-    for a, b in zip(got_logits, want_logits):
-        assert torch.allclose(a, b, atol=1e-4)
+    _assert_same_as_plain_padding(writer, conversations, inputs, length)
 
 
 def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
-    import torch
-
     writer = TransformersWriter(qwen, device="cpu")
     writer.load()
     chinese = [build_messages(Facts(c), Context(heading="花园"), "zh") for c in ("a dog on grass", "a cat")]
@@ -134,12 +136,7 @@ def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
         # Only what this prefix does not share with the last one runs (at least one token).
         assert writer.prefix_tokens_run - ran == len(prefix) - min(common, len(prefix) - 1)
         assert inputs["cache"].get_seq_length() == len(prefix)
-        plain = writer.encode(batch)
-        got, got_logits = _generate(writer, inputs, length)
-        want, want_logits = _generate(writer, dict(plain), plain["input_ids"].shape[1])
-        assert torch.equal(got, want)
-        for a, b in zip(got_logits, want_logits):
-            assert torch.allclose(a, b, atol=1e-4)
+        _assert_same_as_plain_padding(writer, batch, inputs, length)
         last = prefix
     assert writer.prefix_tokens_run < sum(len(shared_of(b)) for b in batches)
 

@@ -369,8 +369,9 @@ def _write(
 
     order = [i for i, _ in todo]
     # The evidence an answer may draw on: the captions and what the page says around the image.
-    given = {i: [facts[i].caption, *facts[i].details, *(v for _, v in contexts[i].items())] for i in order}
-    found = {i: grounding.evidence(given[i]) for i in order}
+    texts = {i: [facts[i].caption, *facts[i].details, *(v for _, v in contexts[i].items())] for i in order}
+    found = {i: grounding.evidence(texts[i]) for i in order}
+    given = {i: "\n".join(texts[i]) for i in order}  # whose names an answer may repeat
     size = getattr(writer, "batch_size", None) or max(settings.batch_size, settings.concurrency)
 
     def write(stage: str, items: list[int], feedback: dict[int, tuple[str, ...]], bump: int) -> list[str]:
@@ -383,7 +384,7 @@ def _write(
         return out
 
     answers = write("writing", order, {}, 0)
-    judged = {i: _judge(raw, languages[i], settings, found[i], "\n".join(given[i])) for i, raw in zip(order, answers)}
+    judged = {i: _judge(raw, languages[i], settings, found[i], given[i]) for i, raw in zip(order, answers)}
     history: dict[int, tuple[str, ...]] = {i: () for i in order}
 
     # One retry that names the broken rules, with a new (still reproducible) seed.
@@ -393,7 +394,7 @@ def _write(
         again = write("rewriting", retry, feedback, 1)
         for i, raw in zip(retry, again):
             history[i] = feedback[i]
-            judged[i] = _judge(raw, languages[i], settings, found[i], "\n".join(given[i]))
+            judged[i] = _judge(raw, languages[i], settings, found[i], given[i])
 
     for i, base in todo:
         text, findings = judged[i]
