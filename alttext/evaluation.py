@@ -291,7 +291,7 @@ def render(data: dict[str, Any]) -> str:
     writer = run["writer_model"] or "none (the cleaned caption)"
     lines += [
         "",
-        f"{s['items']} items, writer {writer}, captioner {run['captioner']}, prompt {run['prompt_version']}"
+        f"{s['items']} {messages.plural(s['items'], 'item')}, writer {writer}, captioner {run['captioner']}, prompt {run['prompt_version']}"
         + (f"; {s['errors']} could not be described" if s["errors"] else ""),
         f"  KER           {'-' if s['ker'] is None else format(s['ker'], '.3f')} mean; "
         f"{_percent(s['ker_pass'])} of items pass (KER >= {PASS_KER}; * marks the ones that do not)",

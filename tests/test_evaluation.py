@@ -213,6 +213,22 @@ def test_cli_from_caption_without_a_writer(capsys: pytest.CaptureFixture[str], t
     assert "  KER           0.650 mean; 50% of items pass (KER >= 0.83; * marks the ones that do not)" in table.splitlines()
 
 
+def test_an_image_that_cannot_be_read_is_an_error_row(capsys: pytest.CaptureFixture[str], tmp_path: os.PathLike[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open("broken.png", "wb"):
+        pass
+    with open("data.jsonl", "w", encoding="utf-8") as f:
+        f.write('{"id": "broken", "image": "broken.png", "key_elements": ["dog"]}\n')
+    rc, out, err = _cli(["eval", "data.jsonl", "--backend", "none"], capsys)
+    path = os.path.join(os.path.realpath(str(tmp_path)), "broken.png")
+    assert (rc, err) == (1, f"{path}: empty file, not an image\n")
+    lines = out.splitlines()
+    assert lines[1] == f"broken  en    error: {path}: empty file, not an image"
+    assert lines[3].startswith("1 item, writer none") and lines[3].endswith("; 1 could not be described")
+    assert lines[4] == "  KER           - mean; - of items pass (KER >= 0.83; * marks the ones that do not)"
+
+
 @pytest.fixture(scope="module")
 def blip(tmp_path_factory: pytest.TempPathFactory) -> str:
     pytest.importorskip("torch")
