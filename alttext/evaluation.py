@@ -42,7 +42,6 @@ class DatasetError(Exception):
 @dataclass(frozen=True)
 class Item:
     id: str
-    line: int
     language: str
     key_elements: tuple[Element, ...]
     image: str = ""  # absolute path ('' when the item has none)
@@ -64,7 +63,7 @@ def _element(value: Any) -> Element | None:
     return None
 
 
-def _item(raw: Any, line: int, folder: str, default_language: str, from_caption: bool) -> Item:
+def _item(raw: Any, folder: str, default_language: str, from_caption: bool) -> Item:
     """One dataset line as an Item; ``ValueError`` says what is wrong with it."""
     if not isinstance(raw, dict):
         raise ValueError("each line must be a JSON object")
@@ -106,7 +105,7 @@ def _item(raw: Any, line: int, folder: str, default_language: str, from_caption:
         if not os.path.isfile(image):
             raise ValueError(f"image not found: {raw['image']}")
     return Item(
-        id=ident, line=line, language=language, key_elements=tuple(parsed),  # type: ignore[arg-type]
+        id=ident, language=language, key_elements=tuple(parsed),  # type: ignore[arg-type]
         image=image, caption=caption, details=tuple(raw.get("details", ())),
         references=tuple(raw.get("references", ())), context=Context(**context),
     )
@@ -123,7 +122,7 @@ def load_dataset(path: str, settings: Settings, from_caption: bool = False) -> l
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DatasetError(messages.EVAL_NOT_UTF8.format(path=path, byte=data[exc.start], offset=exc.start)) from None
+        raise DatasetError(messages.ERR_NOT_UTF8.format(path=path, byte=data[exc.start], offset=exc.start)) from None
     folder = os.path.dirname(os.path.abspath(path))
     items: list[Item] = []
     first: dict[str, int] = {}
@@ -135,7 +134,7 @@ def load_dataset(path: str, settings: Settings, from_caption: bool = False) -> l
         except json.JSONDecodeError as exc:
             raise DatasetError(messages.EVAL_NOT_JSON.format(path=path, line=number, detail=exc.msg, column=exc.colno)) from None
         try:
-            item = _item(raw, number, folder, default_language, from_caption)
+            item = _item(raw, folder, default_language, from_caption)
         except ValueError as exc:
             raise DatasetError(messages.EVAL_BAD_ITEM.format(path=path, line=number, detail=exc)) from None
         if item.id in first:
@@ -333,7 +332,8 @@ def _show(name: str, value: Any) -> str:
 
 
 def compare(a: dict[str, Any], b: dict[str, Any], a_name: str, b_name: str) -> tuple[str, int]:
-    """Which items got better or worse from report ``a`` to ``b``; the text and the count of worse."""
+    """Which items got better or worse from report ``a`` to ``b``: the text, and how many items got
+    worse in some measure (worse or mixed)."""
     before = {i["id"]: i for i in a["items"]}
     after = {i["id"]: i for i in b["items"]}
     lines = [f"{a_name} -> {b_name}"]

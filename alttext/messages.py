@@ -102,7 +102,6 @@ CACHE_NONE = "{path}: no cache"
 EVAL_BAD_ITEM = "{path}:{line}: {detail}"
 EVAL_NOT_JSON = "{path}:{line}: not valid JSON: {detail} (column {column})"
 EVAL_DUPLICATE = '{path}:{line}: duplicate id "{id}" (first on line {first})'
-EVAL_NOT_UTF8 = "{path}: not valid UTF-8 (byte 0x{byte:02x} at offset {offset})"
 EVAL_EMPTY = "{path}: no items"
 EVAL_NOT_REPORT = "{path}: not an alttext eval report (make one with alttext eval --format json)"
 EVAL_USAGE = "give a DATASET, or --compare A.json B.json"

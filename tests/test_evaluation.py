@@ -18,9 +18,9 @@ from tests.conftest import FIXTURES
 DATASET = os.path.join(FIXTURES, "eval", "dataset.jsonl")
 QWEN3 = os.path.join(os.path.dirname(os.path.dirname(FIXTURES)), "shared", "models", "qwen3-0.6b")
 
-CIRCLE = Item(id="circle", line=1, language="en", key_elements=("red", ("circle", "dot"), "white"),
+CIRCLE = Item(id="circle", language="en", key_elements=("red", ("circle", "dot"), "white"),
               caption="a red circle on a white background", references=("a red dot in the middle of a white square",))
-CIRCLE_ZH = Item(id="circle-zh", line=2, language="zh", key_elements=("红", ("圆", "圆形"), "白"),
+CIRCLE_ZH = Item(id="circle-zh", language="zh", key_elements=("红", ("圆", "圆形"), "白"),
                  caption="a red circle on a white background", references=("白色背景上有一个红色圆形", "白色正方形中间有一个红色的圆点"))
 
 
@@ -139,6 +139,15 @@ def test_bad_datasets_name_the_line(lines: list[str], from_caption: bool, messag
     with pytest.raises(DatasetError) as caught:
         load_dataset("data.jsonl", Settings(), from_caption)
     assert str(caught.value) == message
+
+
+def test_a_dataset_that_is_not_utf8(tmp_path: os.PathLike[str]) -> None:
+    path = os.path.join(str(tmp_path), "data.jsonl")
+    with open(path, "wb") as f:
+        f.write(b'{"id": "caf\xe9"}\n')
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(path, Settings())
+    assert str(caught.value) == f"{path}: not valid UTF-8 (byte 0xe9 at offset 11); convert it to UTF-8"
 
 
 def test_a_caption_only_dataset_needs_no_images(tmp_path: os.PathLike[str]) -> None:
