@@ -1,11 +1,13 @@
 """The in-process writer: a causal LM (default Qwen/Qwen3-0.6B) through transformers.
 
 Loaded once, on first use. Prompts go through the model's own chat template with thinking off.
-Every prompt of a batch starts with the same system message, so the tokens the batch shares are
-run through the model once and their key/value cache is reused by every row (most of a prompt's
-tokens are that shared part); the rest of each row is padded between the shared part and its own
-tokens, so every row generates from its own last token. On CPU, ``quantize="int8"`` replaces the
-linear layers with dynamically quantized int8 ones (several times faster, for a small loss). Sampling uses the settings
+Every prompt starts with the same system message, so the tokens a batch shares are run through
+the model once, and their key/value cache is kept: the next batch, and the retry, run only the
+shared tokens that differ. Each row then generates from a preallocated (static) cache holding
+that prefix, padding, and its own tokens, so every row generates from its own last token and no
+token copies the whole cache. On CPU, ``quantize="int8"`` replaces the linear layers with
+dynamically quantized int8 ones (an option: on this project's bf16 CPU it was no faster than bf16,
+and its effect on the wording could not be measured). Sampling uses the settings
 Qwen3 recommends for non-thinking use (temperature 0.6, top_p 0.95, top_k 20). ``generate()`` draws
 from one generator per batch, so a batch is seeded from its images' seeds together: the same images
 in the same batches give the same text on a rerun.
