@@ -65,13 +65,26 @@ def build_models(folder: str) -> None:
     blip = os.path.join(folder, "blip")
     os.makedirs(blip)
     config = BlipConfig()
+    qwen_tokenizer = AutoTokenizer.from_pretrained(QWEN3)
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    words += [f"w{k}" for k in range(config.text_config.vocab_size - len(words))]
+    words += caption_words(qwen_tokenizer, config.text_config.vocab_size - len(words))
     vocab = os.path.join(blip, "vocab.txt")
     with open(vocab, "w", encoding="utf-8") as f:
         f.write("\n".join(words))
     BlipProcessor(image_processor=BlipImageProcessor(), tokenizer=BertTokenizer(vocab)).save_pretrained(blip)
-    BlipForConditionalGeneration(config).save_pretrained(blip)
+    model = BlipForConditionalGeneration(config)
+    # BlipVisionConfig's initializer_range is 1e-10: its random vision tower gives every picture
+    # the same embedding, so every caption would be the same text, and the writer's prompts would
+    # share the caption too. Drawn like the text side (std 0.02), each picture gets its own caption.
+    with torch.no_grad():
+        for name, param in model.vision_model.named_parameters():
+            if "norm" in name:
+                continue
+            if name.endswith("bias"):
+                param.zero_()
+            else:
+                param.normal_(0.0, 0.02)
+    model.save_pretrained(blip)
     os.remove(vocab)
 
     qwen = os.path.join(folder, "qwen3")
@@ -79,7 +92,20 @@ def build_models(folder: str) -> None:
         real = {k: v for k, v in json.load(f).items() if k not in ("architectures", "torch_dtype", "transformers_version")}
     # Saved in bf16, as the published Qwen3-0.6B checkpoint is (BLIP base is published in fp32).
     Qwen3ForCausalLM(Qwen3Config(**real)).to(torch.bfloat16).save_pretrained(qwen)
-    AutoTokenizer.from_pretrained(QWEN3).save_pretrained(qwen)
+    qwen_tokenizer.save_pretrained(qwen)
+
+
+def caption_words(tokenizer: Any, count: int) -> list[str]:
+    """A vocabulary for the random BLIP, shaped like bert-base-uncased's: lowercase English words
+    that Qwen3's tokenizer reads as one token each (as it does a real caption's "dog", "couch"),
+    then "##" word pieces. Made-up words like "w123" would be several writer tokens each and make
+    every prompt several times longer than a real caption makes it."""
+    import re
+
+    by_id = sorted((i, token) for token, i in tokenizer.get_vocab().items())
+    whole = [token[1:] for _, token in by_id if re.fullmatch("\u0120[a-z]{2,}", token)]
+    pieces = ["##" + token for _, token in by_id if re.fullmatch("[a-z]{2,}", token)]
+    return (whole + pieces)[:count]
 
 
 def make_images(folder: str) -> tuple[list[str], list[Any]]:
