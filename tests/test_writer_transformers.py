@@ -44,13 +44,16 @@ def test_batches_are_left_padded(qwen: str) -> None:
 
 
 def test_one_answer_per_conversation_seeded_and_bounded(qwen: str) -> None:
+    import torch
+
     writer = TransformersWriter(qwen, device="cpu", batch_size=2, max_new_tokens=5)
     seeds = [seed_for("ab" * 32), seed_for("cd" * 32), seed_for("ef" * 32)]
     first = writer.write(_conversations(), seeds)
     assert len(first) == 3 and all(isinstance(t, str) for t in first)
     assert writer.write(_conversations(), seeds) == first  # a rerun gives the same text
-    lengths = [len(writer.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in first]
-    assert all(n <= 5 for n in lengths)
+    inputs, length = writer.prepare(_conversations())
+    with torch.inference_mode():
+        assert all(1 <= len(tokens) <= 5 for tokens in writer.generate(inputs, length))
     assert writer.write([], []) == []
 
 
@@ -81,11 +84,11 @@ def test_exact_prompt_text_is_the_golden(qwen: str) -> None:
     assert TransformersWriter(qwen, device="cpu").prompt_text(build_messages(FACTS, CONTEXT, "en")) == golden
 
 
-def _generate(writer: TransformersWriter, inputs: dict, prompt_length: int) -> tuple:
+def _generate(writer: TransformersWriter, inputs: dict, prompt_length: int, tokens: int = 4) -> tuple:
     import torch
 
     with torch.inference_mode():
-        out = writer._model.generate(**inputs, do_sample=False, max_new_tokens=4, pad_token_id=writer.tokenizer.pad_token_id,
+        out = writer._model.generate(**inputs, do_sample=False, max_new_tokens=tokens, pad_token_id=writer.tokenizer.pad_token_id,
                                      output_logits=True, return_dict_in_generate=True)
     return out.sequences[:, prompt_length:], out.logits
 
@@ -139,6 +142,85 @@ def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
         _assert_same_as_plain_padding(writer, batch, inputs, length)
         last = prefix
     assert writer.prefix_tokens_run < sum(len(shared_of(b)) for b in batches)
+
+
+def test_the_decode_loop_is_generate(qwen: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawing the most likely token, the loop gives generate()'s greedy tokens and logits, with
+    and without a shared prefix, up to the end-of-text token."""
+    import torch
+
+    from alttext.pipeline import writer_transformers
+
+    seen: list = []
+
+    def greedy(logits: torch.Tensor, *settings: float) -> torch.Tensor:
+        seen.append(logits.float())
+        return logits.argmax(-1)
+
+    monkeypatch.setattr(writer_transformers, "sample", greedy)
+    monkeypatch.setattr(writer_transformers, "cpu_has_bf16", lambda: False)  # fp32: no rounding to hide behind
+    writer = TransformersWriter(qwen, device="cpu", max_new_tokens=6)
+    for conversations in (_conversations(), _conversations()[:1]):
+        plain = writer.encode(conversations)
+        want, want_logits = _generate(writer, dict(plain), plain["input_ids"].shape[1], tokens=6)
+        eos = writer._model.generation_config.eos_token_id
+        ends = set(eos if isinstance(eos, list) else [eos])
+        want = [row[: next((k for k, t in enumerate(row) if t in ends), len(row))] for row in want.tolist()]
+        for inputs, length in (writer.prepare(conversations), (dict(plain), plain["input_ids"].shape[1])):
+            seen.clear()
+            with torch.inference_mode():
+                assert writer.generate(inputs, length) == want
+            assert len(seen) == len(want_logits)
+            for a, b in zip(seen, want_logits):
+                assert torch.allclose(a, b.float(), atol=1e-5)
+
+
+def test_decode_attention_is_sdpa(qwen: str) -> None:
+    """For one new token per row (key/value heads shared by query heads, padding masked), the same
+    output as SDPA; anything else is SDPA's own."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from alttext.pipeline.writer_transformers import DECODE_ATTENTION, decode_attention
+
+    writer = TransformersWriter(qwen, device="cpu")
+    writer.load()
+    assert writer._model.config._attn_implementation == DECODE_ATTENTION
+
+    class Attention(torch.nn.Module):
+        num_key_value_groups, is_causal = 4, True
+
+    torch.manual_seed(0)
+    key, value = torch.randn(3, 2, 9, 16), torch.randn(3, 2, 9, 16)
+    mask = torch.ones(3, 1, 1, 9, dtype=torch.bool)
+    mask[0, ..., :4] = False  # left padding
+    mask[1, ..., 7:] = False  # room not written yet
+    for query, m in ((torch.randn(3, 8, 1, 16), mask), (torch.randn(3, 8, 9, 16), None)):
+        want, _ = sdpa_attention_forward(Attention(), query, key, value, m, scaling=0.25)
+        got, _ = decode_attention(Attention(), query, key, value, m, scaling=0.25)
+        assert got.shape == want.shape == (3, query.shape[2], 8, 16)
+        assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_the_draw_is_generates_nucleus() -> None:
+    """The same probabilities as generate()'s temperature, top-k and top-p warpers, on all tokens."""
+    import torch
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    from alttext.pipeline.writer_transformers import nucleus
+
+    torch.manual_seed(0)
+    logits = torch.randn(6, 500) * torch.tensor([[0.5], [1.0], [2.0], [4.0], [8.0], [16.0]])  # flat to peaked
+    for temperature, top_k, top_p in ((0.6, 20, 0.95), (1.0, 50, 0.5), (0.6, 20, 1.0), (0.3, 3, 0.9), (0.6, 0, 0.95)):
+        scores = logits.clone()
+        warpers = [TemperatureLogitsWarper(temperature), TopPLogitsWarper(top_p)]
+        if top_k:
+            warpers.insert(1, TopKLogitsWarper(top_k))
+        for warper in warpers:
+            scores = warper(None, scores)
+        probs, index = nucleus(logits, temperature, top_k, top_p)
+        ours = torch.zeros_like(logits).scatter(-1, index, probs / probs.sum(-1, keepdim=True))
+        assert torch.allclose(ours, torch.softmax(scores, dim=-1), atol=1e-6)
 
 
 def test_shared_prefix_of_rows() -> None:

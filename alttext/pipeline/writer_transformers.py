@@ -8,9 +8,11 @@ that prefix, padding, and its own tokens, so every row generates from its own la
 token copies the whole cache. On CPU, ``quantize="int8"`` replaces the linear layers with
 dynamically quantized int8 ones (an option: on this project's bf16 CPU it was no faster than bf16,
 and its effect on the wording could not be measured). Sampling uses the settings
-Qwen3 recommends for non-thinking use (temperature 0.6, top_p 0.95, top_k 20). ``generate()`` draws
-from one generator per batch, so a batch is seeded from its images' seeds together: the same images
-in the same batches give the same text on a rerun.
+Qwen3 recommends for non-thinking use (temperature 0.6, top_p 0.95, top_k 20), in alttext's own
+decode loop: ``generate()``'s arithmetic, without its per-token sort of and draw from the whole
+vocabulary, and, on CPU, attention for the one new token per row without copying the cache. The
+draws come from one generator per batch, so a batch is seeded from its images' seeds together:
+the same images in the same batches give the same text on a rerun.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class TransformersWriter:
             use_cpu_threads()
             if self.quantize == "int8":
                 model = quantize_int8(model)
+            use_decode_attention(model)
         self._model = model
 
     def prompt_text(self, conversation: Sequence[Mapping[str, str]]) -> str:
@@ -131,14 +134,14 @@ class TransformersWriter:
         prefix = self.prefix_cache(rows[0][:shared])
         return {"input_ids": ids, "attention_mask": mask, "cache": self._preallocated(prefix, len(rows), ids.shape[1] + self.max_new_tokens)}, ids.shape[1]
 
-    def _preallocated(self, prefix: Any, rows: int, length: int) -> Any:
+    def _preallocated(self, prefix: Any | None, rows: int, length: int) -> Any:
         """A StaticCache of ``length`` tokens for ``rows`` rows, each starting with the one-row
         ``prefix``. Generation writes each new token in place, where a DynamicCache copies the
         whole cache (every row, every layer) per token."""
         from transformers.cache_utils import StaticCache
 
         static = StaticCache(config=self._model.config, max_cache_len=length)
-        for index, layer in enumerate(prefix.layers):
+        for index, layer in enumerate(prefix.layers if prefix is not None else ()):
             static.update(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1), index)
         return static
 
@@ -179,18 +182,108 @@ class TransformersWriter:
             inputs, prompt_length = self.prepare(batch)
             torch.manual_seed(_batch_seed(seeds[start : start + self.batch_size]))
             with torch.inference_mode():
-                ids = self._model.generate(
-                    **inputs,
-                    do_sample=True,
-                    temperature=self.temperature,
-                    top_p=self.top_p,
-                    top_k=self.top_k,
-                    max_new_tokens=self.max_new_tokens,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                )
-            new = ids[:, prompt_length:]
-            out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
+                answers = self.generate(inputs, prompt_length)
+            out.extend(self.tokenizer.batch_decode(answers, skip_special_tokens=True))
         return out
+
+    def generate(self, inputs: Mapping[str, Any], prompt_length: int) -> list[list[int]]:
+        """The sampled answer tokens of each row, up to its end-of-text token.
+
+        What ``generate()`` does with these settings, without its per-token work on the whole
+        vocabulary: the nucleus is chosen within the top k tokens, so sorting and drawing look
+        at k tokens, not 151,936.
+        """
+        import torch
+
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        rows = ids.shape[0]
+        cache = inputs["cache"] if "cache" in inputs else self._preallocated(None, rows, prompt_length + self.max_new_tokens)
+        past = int(cache.get_seq_length())  # the shared prefix, already run
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        step = ids[:, past:]
+        step_positions = positions[:, past:]
+        ends = self._model.generation_config.eos_token_id
+        ends = torch.tensor(ends if isinstance(ends, list) else [ends], device=self.device)
+        finished = torch.zeros(rows, dtype=torch.bool, device=self.device)
+        tokens = []
+        for _ in range(self.max_new_tokens):
+            logits = self._model(input_ids=step, attention_mask=mask, position_ids=step_positions, cache=cache, use_cache=True,
+                                 logits_to_keep=1).logits[:, -1]
+            token = sample(logits, self.temperature, self.top_k, self.top_p).masked_fill(finished, self.tokenizer.pad_token_id)
+            tokens.append(token)
+            finished |= torch.isin(token, ends)
+            if bool(finished.all()):
+                break
+            step = token[:, None]
+            step_positions = step_positions[:, -1:] + 1
+            mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=1)
+        stop = set(ends.tolist())
+        answers = []
+        for row in torch.stack(tokens, dim=1).tolist():
+            answers.append(row[: next((k for k, t in enumerate(row) if t in stop), len(row))])
+        return answers
+
+
+DECODE_ATTENTION = "alttext_decode"
+
+
+def use_decode_attention(model: Any) -> None:
+    """On CPU, attention for one new token per row as two matrix products over the key/value
+    heads: eager attention's arithmetic without its copy of every key and value per query head.
+    SDPA's CPU kernel, built for many queries at once, still runs the prompt. Models that do not
+    take a custom attention keep their own."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, sdpa_mask
+
+    if getattr(model.config, "_attn_implementation", None) != "sdpa":
+        return
+    AttentionInterface.register(DECODE_ATTENTION, decode_attention)
+    if DECODE_ATTENTION not in ALL_MASK_ATTENTION_FUNCTIONS:
+        AttentionMaskInterface.register(DECODE_ATTENTION, sdpa_mask)
+    try:
+        model.set_attn_implementation(DECODE_ATTENTION)
+    except (ValueError, NotImplementedError, AttributeError):
+        model.set_attn_implementation("sdpa")
+
+
+def decode_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
+                     dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
+    """``query``: (rows, heads, 1, dim); ``key``/``value``: (rows, kv heads, length, dim); the mask
+    (rows, 1, 1, length), True where a row may look. Returns (rows, 1, heads, dim). Anything else
+    (the prompt, no mask) goes to SDPA."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    rows, heads, length, dim = query.shape
+    if length != 1 or attention_mask is None or attention_mask.dtype != torch.bool or dropout or kwargs.get("output_attentions"):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    kv_heads = key.shape[1]
+    grouped = query.reshape(rows, kv_heads, heads // kv_heads, dim)  # query head h reads key/value head h // group
+    scores = torch.matmul(grouped, key.transpose(-1, -2)) * (scaling if scaling is not None else dim**-0.5)
+    scores = scores.float().masked_fill(~attention_mask.reshape(rows, 1, 1, -1), float("-inf"))
+    out = torch.matmul(torch.softmax(scores, dim=-1).to(value.dtype), value)
+    return out.reshape(rows, 1, heads, dim), None
+
+
+def nucleus(logits: Any, temperature: float, top_k: int, top_p: float) -> tuple[Any, Any]:
+    """Per row, the tokens ``generate()`` may draw with temperature, top-k and top-p, and their
+    probabilities (zero outside the nucleus): the most likely ``top_k`` tokens, of which the first
+    ones whose probabilities sum to ``top_p`` (always the most likely one)."""
+    import torch
+
+    k = min(top_k, logits.shape[-1]) if top_k > 0 else logits.shape[-1]  # 0: no top-k, as in generate()
+    values, index = torch.topk(logits.float(), k, dim=-1)
+    probs = torch.softmax(values / temperature, dim=-1)
+    above = probs.cumsum(-1) - probs  # the probability of the tokens ranked above each one
+    return probs.masked_fill(above >= top_p, 0.0), index
+
+
+def sample(logits: Any, temperature: float, top_k: int, top_p: float) -> Any:
+    """One token per row, drawn from its nucleus in proportion to the probabilities."""
+    import torch
+
+    probs, index = nucleus(logits, temperature, top_k, top_p)
+    return index.gather(-1, torch.multinomial(probs, 1)).squeeze(-1)
 
 
 def quantize_int8(model: Any) -> Any:
