@@ -105,8 +105,8 @@ def _shard(value: str) -> tuple[int, int]:
 
 
 # Settings keys the pipeline options set.
-PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner", "language", "length", "device", "batch_size", "grounding",
-                 "quantize", "cache")
+PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner", "captioner_precision", "language", "length", "device",
+                 "batch_size", "grounding", "quantize", "cache")
 
 
 def _pipeline_options(command: argparse.ArgumentParser, cache: bool = True) -> None:
@@ -114,6 +114,8 @@ def _pipeline_options(command: argparse.ArgumentParser, cache: bool = True) -> N
     command.add_argument("--model", dest="writer_model", metavar="ID", help="writer model: hub id, local folder, or the server's model name")
     command.add_argument("--base-url", dest="base_url", metavar="URL", help="OpenAI-compatible server, with or without /v1")
     command.add_argument("--captioner", metavar="ID", help="BLIP model: hub id or local folder")
+    command.add_argument("--captioner-precision", dest="captioner_precision", choices=("auto", "fp32", "bf16"), default=None,
+                         help="bf16: the captioner in bfloat16 (about twice as fast on a CPU with native bf16)")
     command.add_argument("--language", choices=("en", "zh", "auto"), default=None)
     command.add_argument("--length", type=int, default=None, metavar="N", help="target length in characters")
     command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)

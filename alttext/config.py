@@ -139,6 +139,7 @@ KEYS: dict[str, Callable[[Any], Any]] = {
     "engine": _engine,
     "engines": _engines,
     "captioner": _text,
+    "captioner_precision": _choice("auto", "fp32", "bf16"),
     "backend": _choice("transformers", "openai", "none"),
     "writer_model": _text,
     "base_url": _text,

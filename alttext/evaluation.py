@@ -259,6 +259,7 @@ def report(scores: Sequence[Score], settings: Settings, dataset: str, from_capti
             "length": settings.length,
             "grounding": settings.grounding,
             "quantize": settings.quantize,
+            "captioner_precision": settings.captioner_precision,
         },
         "summary": summary(scores),
         "items": [s.as_dict() for s in scores],

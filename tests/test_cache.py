@@ -41,6 +41,7 @@ def _key(settings: Settings = BASE, language: str = "en", context: Context = Con
         pytest.param({"writer_model": "Qwen/Qwen3-1.7B"}, id="writer-model"),
         pytest.param({"length": 80}, id="length"),
         pytest.param({"grounding": "lenient"}, id="grounding"),
+        pytest.param({"captioner_precision": "bf16"}, id="captioner-precision"),
     ],
 )
 def test_any_setting_that_changes_the_text_misses(change: dict[str, Any]) -> None:

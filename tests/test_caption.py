@@ -9,7 +9,7 @@ pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from alttext.pipeline.caption import Captioner, ModelLoadError, pick_device  # noqa: E402
+from alttext.pipeline.caption import Captioner, ModelLoadError, pick_device, precision_dtype  # noqa: E402
 from tests.models import BLIP_VOCAB, tiny_blip  # noqa: E402
 
 
@@ -119,3 +119,30 @@ def test_native_bf16_is_read_from_cpu_flags(tmp_path: os.PathLike[str], flags: s
         f.write(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n")
     assert cpu_has_bf16(info) is expected
     assert cpu_has_bf16(os.path.join(str(tmp_path), "missing")) is False
+
+
+def test_precision_is_the_models_dtype_and_the_pixels_follow(blip: str) -> None:
+    import torch
+
+    assert precision_dtype("auto", "cuda") == torch.float16 and precision_dtype("auto", "cpu") == torch.float32
+    assert precision_dtype("fp32", "cuda") == torch.float32 and precision_dtype("bf16", "cpu") == torch.bfloat16
+    captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=6, precision="bf16")
+    pairs = captioner.caption_pair(_images(), "a picture of")
+    assert captioner._model.dtype == torch.bfloat16 and len(pairs) == 3
+    assert all(word in set(BLIP_VOCAB) for pair in pairs for caption in pair for word in caption.split())
+
+
+def test_the_second_caption_only_where_wanted(blip: str) -> None:
+    captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=6)
+    images = _images()
+    both = captioner.caption_pair(images, "a picture of")
+    asked: list[tuple[int, str]] = []
+
+    def wanted(k: int, caption: str) -> bool:
+        asked.append((k, caption))
+        return k != 1
+
+    pairs = captioner.caption_pair(images, "a picture of", wanted=wanted)
+    assert asked == [(k, plain) for k, (plain, _) in enumerate(both)]  # every image, with its own plain caption
+    assert [p[0] for p in pairs] == [b[0] for b in both]
+    assert pairs[1][1] == "" and (pairs[0][1], pairs[2][1]) == (both[0][1], both[2][1])

@@ -69,6 +69,38 @@ def test_missing_elements_get_a_second_caption_then_are_stated_unknown() -> None
     assert "Not known from the picture (say nothing about it): where it is" in writer.seen[0][0][1]["content"]
 
 
+class PairCaptioner:
+    """Like BLIP's captioner: both captions from one image encoding, the second only where asked."""
+
+    def __init__(self, captions: list[str], second: list[str]) -> None:
+        self.captions, self.second = captions, second
+        self.asked: list[tuple[int, str]] = []  # (index, plain caption) for every second caption decoded
+
+    def caption_pair(self, images: Sequence[Any], prompt: str, wanted: Any = None) -> list[tuple[str, str]]:
+        assert prompt == SECOND_PASS_PROMPT
+        out = []
+        for k in range(len(images)):
+            first = self.captions[k]
+            again = self.second[k] if wanted is None or wanted(k, first) else ""
+            if again:
+                self.asked.append((k, first))
+            out.append((first, again))
+        return out
+
+    def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
+        raise AssertionError("caption_pair gives both captions: no second pass")
+
+
+def test_the_second_caption_is_decoded_only_where_an_element_is_missing() -> None:
+    captioner = PairCaptioner(["a meadow under a blue sky with a yellow sun", "a red door"],
+                              ["a meadow in the summer", "a red door in a garden"])
+    writer = ScriptedWriter(["A meadow lies under a blue sky with a yellow sun.", "A red door stands in a garden."])
+    describe([MEADOW, CHART, MEADOW], None, SETTINGS, captioner=captioner, writer=writer)
+    assert captioner.asked == [(1, "a red door")]  # the meadow's caption gives subject, scene and state
+    prompts = [c[1]["content"] for c in writer.seen[0]]
+    assert "a red door\na red door in a garden\n" in prompts[1] and "a meadow in the summer" not in prompts[0]
+
+
 def test_page_context_supplies_the_scene() -> None:
     captioner = ScriptedCaptioner(["a red door"])
     writer = ScriptedWriter(["A red door in a white wall of a house, seen from the front."])

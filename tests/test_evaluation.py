@@ -213,7 +213,8 @@ def test_cli_from_caption_without_a_writer(capsys: pytest.CaptureFixture[str], t
     assert by_id["house-zh"]["ker"] == 0.0  # an English caption is no Chinese alt text
     assert data["summary"]["ker"] == 0.65 and data["summary"]["invented"] == 0.0
     assert data["settings"] == {"backend": "none", "writer_model": "", "captioner": "(given)", "from_caption": True,
-                                "prompt_version": "blind-reader-editor/2", "length": 0, "grounding": "strict", "quantize": "none"}
+                                "prompt_version": "blind-reader-editor/2", "length": 0, "grounding": "strict", "quantize": "none",
+                                "captioner_precision": "auto"}
     assert not os.path.exists(".alttext-cache")  # an evaluation never reads or writes the cache
 
     rc, table, _ = _cli(["eval", DATASET, "--from-caption", "--backend", "none"], capsys)

@@ -40,6 +40,7 @@ def fingerprint(settings: Settings, language: str, context: Iterable[tuple[str, 
     parts = {
         "schema": SCHEMA,
         "captioner": settings.captioner,
+        "captioner_precision": settings.captioner_precision,
         "backend": settings.backend,
         "writer_model": "" if settings.backend == "none" else settings.writer_model,
         "quantize": settings.quantize if settings.backend == "transformers" else "none",

@@ -1,7 +1,7 @@
 """describe(images, contexts, settings) -> one Description per image, in order, batched.
 
-image -> caption (BLIP; an SVG's own text) -> elements check (a second, conditional caption, used
-only where an element is missing; BLIP decodes both from one image encoding) -> blind-reader editor prompt -> writer -> clean -> lint and the
+image -> caption (BLIP; an SVG's own text) -> elements check (a second, conditional caption,
+decoded only where an element is missing, from the same image encoding) -> blind-reader editor prompt -> writer -> clean -> lint and the
 grounding guard -> one retry that names the broken rules -> drop the offending sentences while
 the rest still names the subject, or fall back to the caption. Anything the pipeline had to
 repair is marked ``needs_review``.
@@ -89,9 +89,10 @@ def _new_writer(settings: Settings) -> Writer:
 def make_captioner(settings: Settings) -> Any:
     from alttext.pipeline.caption import Captioner
 
-    key = ("captioner", settings.captioner, settings.device, settings.batch_size)
+    key = ("captioner", settings.captioner, settings.device, settings.batch_size, settings.captioner_precision)
     if key not in _LOADED:
-        _LOADED[key] = Captioner(settings.captioner, device=settings.device, batch_size=settings.batch_size)
+        _LOADED[key] = Captioner(settings.captioner, device=settings.device, batch_size=settings.batch_size,
+                                 precision=settings.captioner_precision)
     return _LOADED[key]
 
 
@@ -210,6 +211,14 @@ def _describe(
     details: list[list[str]] = [list(im.svg_text[1:]) if im is not None and im.svg_text else [] for im in loaded]
     unique_raster = [i for i in raster if rep[i] == i]
     second: dict[int, str] = {}  # second captions, by first listing
+    listings: dict[int, list[int]] = {}
+    for i in raster:
+        listings.setdefault(rep[i], []).append(i)
+
+    def wants_second(i: int, caption: str) -> bool:
+        """Whether a listing of image ``i`` misses an element that ``caption`` and its page leave out."""
+        return any(_unknown([caption, *details[j]], contexts[j], languages[j]) for j in listings[i])
+
     if unique_raster:
         captioner = captioner or make_captioner(settings)
         size = getattr(captioner, "batch_size", settings.batch_size)
@@ -218,8 +227,12 @@ def _describe(
         for chunk in _chunks(unique_raster, size):
             pictures = [loaded[i].image for i in chunk]  # type: ignore[union-attr]
             if pairs:
-                for i, (text, again) in zip(chunk, captioner.caption_pair(pictures, SECOND_PASS_PROMPT)):
-                    captions[i], second[i] = text, again
+                # The second caption is decoded only for the pictures whose first leaves something out.
+                answers = captioner.caption_pair(pictures, SECOND_PASS_PROMPT, wanted=lambda k, text, chunk=chunk: wants_second(chunk[k], text))
+                for i, (text, again) in zip(chunk, answers):
+                    captions[i] = text
+                    if wants_second(i, text):
+                        second[i] = again
             else:
                 for i, text in zip(chunk, captioner.caption(pictures)):
                     captions[i] = text
