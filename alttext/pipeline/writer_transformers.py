@@ -6,8 +6,8 @@ the model once, and their key/value cache is kept: the next batch, and the retry
 shared tokens that differ. Each row then generates from a preallocated (static) cache holding
 that prefix, padding, and its own tokens, so every row generates from its own last token and no
 token copies the whole cache. On CPU, ``quantize="int8"`` replaces the linear layers with
-dynamically quantized int8 ones (an option: on this project's bf16 CPU it was no faster than bf16,
-and its effect on the wording could not be measured). Sampling uses the settings
+dynamically quantized int8 ones (an option: on this project's bf16 CPU it was barely faster than
+bf16 at almost twice the memory, and its effect on the wording could not be measured). Sampling uses the settings
 Qwen3 recommends for non-thinking use (temperature 0.6, top_p 0.95, top_k 20), in alttext's own
 decode loop: ``generate()``'s arithmetic, without its per-token sort of and draw from the whole
 vocabulary, and, on CPU, attention for the one new token per row without copying the cache. The
