@@ -159,10 +159,10 @@ class Counting:
         self.items += len(images)
         return self.inner.caption(images, prompt=prompt)
 
-    def caption_pair(self, images: Any, prompt: str, wanted: Any = None) -> list[tuple[str, str]]:
+    def caption_pair(self, images: Any, prompt: str, wanted: Any = None) -> list[tuple[str, str | None]]:
         self.calls += 1
         pairs = self.inner.caption_pair(images, prompt, wanted)
-        self.items += len(images) + sum(1 for _, second in pairs if second)  # one vision pass for both
+        self.items += len(images) + sum(1 for _, second in pairs if second is not None)  # one vision pass for both
         return pairs
 
     def write(self, conversations: Any, seeds: Any) -> list[str]:

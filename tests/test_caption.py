@@ -145,4 +145,4 @@ def test_the_second_caption_only_where_wanted(blip: str) -> None:
     pairs = captioner.caption_pair(images, "a picture of", wanted=wanted)
     assert asked == [(k, plain) for k, (plain, _) in enumerate(both)]  # every image, with its own plain caption
     assert [p[0] for p in pairs] == [b[0] for b in both]
-    assert pairs[1][1] == "" and (pairs[0][1], pairs[2][1]) == (both[0][1], both[2][1])
+    assert pairs[1][1] is None and (pairs[0][1], pairs[2][1]) == (both[0][1], both[2][1])

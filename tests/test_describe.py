@@ -76,13 +76,13 @@ class PairCaptioner:
         self.captions, self.second = captions, second
         self.asked: list[tuple[int, str]] = []  # (index, plain caption) for every second caption decoded
 
-    def caption_pair(self, images: Sequence[Any], prompt: str, wanted: Any = None) -> list[tuple[str, str]]:
+    def caption_pair(self, images: Sequence[Any], prompt: str, wanted: Any = None) -> list[tuple[str, str | None]]:
         assert prompt == SECOND_PASS_PROMPT
-        out = []
+        out: list[tuple[str, str | None]] = []
         for k in range(len(images)):
             first = self.captions[k]
-            again = self.second[k] if wanted is None or wanted(k, first) else ""
-            if again:
+            again = self.second[k] if wanted is None or wanted(k, first) else None
+            if again is not None:
                 self.asked.append((k, first))
             out.append((first, again))
         return out

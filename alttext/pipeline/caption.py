@@ -133,31 +133,31 @@ class Captioner:
     def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
         """One caption per image, in order. With ``prompt``, BLIP continues that text (a
         conditional caption) and the prompt is removed from the result."""
-        return [pair[1] if prompt else pair[0] for pair in self._captions(images, prompt, both=False)]
+        return [(pair[1] or "") if prompt else pair[0] for pair in self._captions(images, prompt, both=False)]
 
-    def caption_pair(self, images: Sequence[Any], prompt: str, wanted: Callable[[int, str], bool] | None = None) -> list[tuple[str, str]]:
+    def caption_pair(self, images: Sequence[Any], prompt: str,
+                     wanted: Callable[[int, str], bool] | None = None) -> list[tuple[str, str | None]]:
         """(plain caption, caption continuing ``prompt``) per image. The vision encoder, most of
         the cost, runs once for both. With ``wanted`` (the image's index and plain caption ->
-        whether the second is needed), the second is decoded only where it is, and is "" elsewhere."""
+        whether the second is needed), the second is decoded only where it is, and is None elsewhere."""
         return self._captions(images, prompt, both=True, wanted=wanted)
 
     def _captions(self, images: Sequence[Any], prompt: str | None, both: bool,
-                  wanted: Callable[[int, str], bool] | None = None) -> list[tuple[str, str]]:
+                  wanted: Callable[[int, str], bool] | None = None) -> list[tuple[str, str | None]]:
         import torch
 
         self.load()
-        out: list[tuple[str, str]] = []
+        out: list[tuple[str, str | None]] = []
         for start in range(0, len(images), self.batch_size):
             batch = list(images[start : start + self.batch_size])
             pixels = self._processor(images=batch, return_tensors="pt")["pixel_values"].to(self.device, self._model.dtype)
             with torch.inference_mode():
                 embeds = self._model.vision_model(pixel_values=pixels)[0]
                 plain = self._decode(embeds, None) if both or not prompt else [""] * len(batch)
-                conditional = [""] * len(batch)
-                rows = [k for k in range(len(batch)) if prompt and (wanted is None or wanted(start + k, plain[k]))]
-                if rows:
-                    for k, text in zip(rows, self._decode(embeds[rows], prompt)):
-                        conditional[k] = text
+                conditional: list[str | None] = [None] * len(batch)
+                rows = [k for k, text in enumerate(plain) if wanted is None or wanted(start + k, text)] if prompt else []
+                for k, text in zip(rows, self._decode(embeds[rows], prompt) if rows else []):
+                    conditional[k] = text
             out.extend(zip(plain, conditional))
         return out
 

@@ -1,9 +1,10 @@
 """describe(images, contexts, settings) -> one Description per image, in order, batched.
 
 image -> caption (BLIP; an SVG's own text) -> elements check (a second, conditional caption,
-decoded only where an element is missing, from the same image encoding) -> blind-reader editor prompt -> writer -> clean -> lint and the
-grounding guard -> one retry that names the broken rules -> drop the offending sentences while
-the rest still names the subject, or fall back to the caption. Anything the pipeline had to
+decoded only where an element is missing, from the same image encoding) -> blind-reader editor
+prompt -> writer -> clean -> lint and the grounding guard -> one retry that names the broken
+rules -> drop the offending sentences while the rest still names the subject, or fall back to
+the caption. Anything the pipeline had to
 repair is marked ``needs_review``.
 """
 
@@ -231,7 +232,7 @@ def _describe(
                 answers = captioner.caption_pair(pictures, SECOND_PASS_PROMPT, wanted=lambda k, text, chunk=chunk: wants_second(chunk[k], text))
                 for i, (text, again) in zip(chunk, answers):
                     captions[i] = text
-                    if wants_second(i, text):
+                    if again is not None:
                         second[i] = again
             else:
                 for i, text in zip(chunk, captioner.caption(pictures)):
