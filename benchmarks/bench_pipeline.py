@@ -29,10 +29,11 @@ picture used on several pages, in the same place). Compared, with the models loa
    speed option that is off by default: the writer quantized to int8 (``quantize = "int8"``), and
    the captioner in bf16 (``captioner_precision = "bf16"``).
 
-Each runs in a process of its own. Model loading is not timed in any of them. Printed: seconds (and
-of them, for alttext, the captioning stage's; the rest is mostly the writer), images/s, ratios to
-naive, what each run asked of the models, and each process's peak RSS (both models loaded). Exit 1 if a target is missed: cold >= 3x naive (default settings), warm >= 100x
-naive, peak RSS <= 4 GB.
+Each runs in a process of its own. Model loading is not timed in any of them. Printed: seconds
+(and of them, for alttext, the captioning stage's; the rest is mostly the writer), images/s,
+ratios to naive, what each run asked of the models, and each process's peak RSS (both models
+loaded). Exit 1 if a target is missed: cold >= 3x naive (default settings), warm >= 100x naive,
+peak RSS <= 4 GB.
 
     python benchmarks/bench_pipeline.py [--naive-images N] [--new-tokens N] [--no-options] [--json] [--models DIR]
 """
@@ -275,9 +276,9 @@ def run(args: argparse.Namespace, work: str) -> int:
         say("building BLIP base and Qwen3-0.6B with random weights")
         subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {HERE!r}); import bench_pipeline as b; b.build_models({models!r})"],
                        check=True, stderr=subprocess.DEVNULL)
-    # Each run in a process of its own, started the same way: what one run leaves behind (here, a
-    # naive loop run first made the cold run after it about 8% slower) does not count against the
-    # next, and each peak RSS is that run's own.
+    # Each run in a process of its own, started the same way: what one run leaves behind (a naive
+    # loop run first made the cold run after it slower) does not count against the next, and each
+    # peak RSS is that run's own.
     runs = ["naive", "default"] + (list(OPTIONS) if args.options else [])
     rows: dict[str, dict[str, Any]] = {}
     peaks: dict[str, float] = {}
