@@ -146,28 +146,26 @@ class TransformersWriter:
         return static
 
     def prefix_cache(self, tokens: list[int]) -> Any:
-        """A fresh KV cache of ``tokens`` for one row. The part it shares with the last prefix is
-        copied from that one's cache; only the rest runs through the model."""
-        import copy
-
+        """The KV cache of ``tokens`` for one row, kept as the last prefix. The part it shares with
+        the last prefix is that one's cache, cropped in place; only the rest runs through the model.
+        Callers read it (``_preallocated`` copies it) and never change it."""
         import torch
 
         known = 0
-        if self._prefix is not None:
-            last = self._prefix[0]
-            limit = min(len(last), len(tokens) - 1)  # at least one token runs, or the cache is cropped
-            while known < limit and last[known] == tokens[known]:
+        last, self._prefix = self._prefix, None  # no half-changed prefix is kept if the model fails
+        if last is not None:
+            limit = min(len(last[0]), len(tokens) - 1)  # at least one token runs, or the cache is cropped
+            while known < limit and last[0][known] == tokens[known]:
                 known += 1
+        cache = None
         if known:
-            cache = copy.deepcopy(self._prefix[1])  # type: ignore[index]
-            cache.crop(known - len(self._prefix[0]))  # a negative count: the tokens to remove
-        else:
-            cache = None
+            cache = last[1]  # type: ignore[index]
+            cache.crop(known - len(last[0]))  # type: ignore[index]  # a negative count: the tokens to remove
         rest = torch.tensor([tokens[known:]], device=self.device)
         with torch.inference_mode():
             cache = self._model(input_ids=rest, cache=cache, use_cache=True, logits_to_keep=1).cache
         self.prefix_tokens_run += len(tokens) - known
-        self._prefix = (list(tokens), copy.deepcopy(cache))
+        self._prefix = (list(tokens), cache)
         return cache
 
     def write(self, conversations: Sequence[Sequence[Mapping[str, str]]], seeds: Sequence[int | None] | None = None) -> list[str]:
