@@ -9,7 +9,7 @@ pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from alttext.pipeline.caption import Captioner, ModelLoadError, pick_device, precision_dtype  # noqa: E402
+from alttext.pipeline.caption import Captioner, ModelLoadError, pick_device, precision_dtype, use_fused_vision_attention  # noqa: E402
 from tests.models import BLIP_VOCAB, tiny_blip  # noqa: E402
 
 
@@ -146,3 +146,22 @@ def test_the_second_caption_only_where_wanted(blip: str) -> None:
     assert asked == [(k, plain) for k, (plain, _) in enumerate(both)]  # every image, with its own plain caption
     assert [p[0] for p in pairs] == [b[0] for b in both]
     assert pairs[1][1] is None and (pairs[0][1], pairs[2][1]) == (both[0][1], both[2][1])
+
+
+def test_fused_vision_attention_is_blips_own_arithmetic(blip: str) -> None:
+    import torch
+    from transformers.models.blip.modeling_blip import BlipAttention
+
+    captioner = Captioner(blip, device="cpu")
+    captioner.load()
+    layers = [m for m in captioner._model.modules() if type(m) is BlipAttention]
+    assert layers and all("forward" in vars(m) for m in layers)  # every vision attention layer was given SDPA
+    torch.manual_seed(0)
+    hidden = torch.randn(3, 17, captioner._model.config.vision_config.hidden_size)
+    with torch.inference_mode():
+        for layer in layers:
+            fused, weights = layer(hidden)
+            own, _ = BlipAttention.forward(layer, hidden)  # BLIP's own, unchanged
+            assert weights is None and fused.shape == own.shape
+            torch.testing.assert_close(fused, own, rtol=1e-5, atol=1e-6)
+    assert use_fused_vision_attention(torch.nn.Linear(2, 2)) == 0  # nothing of BLIP's shape: nothing changes
