@@ -53,6 +53,11 @@ class Progress:
         self.count = min(self.total, self.count + n)
         self._draw(force=self.count == self.total)
 
+    def add(self, n: int) -> None:
+        """The stage has ``n`` more to do than it said (answers to write again)."""
+        self.total += n
+        self._draw()
+
     def line(self) -> str:
         """The text of the bar, e.g. ``captioning [#####...]  8/24 images  2.1 images/s  ETA 0:08``."""
         filled = WIDTH * self.count // self.total if self.total else WIDTH

@@ -122,6 +122,33 @@ def test_lint_retry_names_the_broken_rule() -> None:
     assert writer.seeds[1][0] == writer.seeds[0][0] + 1  # a new draw, still reproducible
 
 
+class KeepingWriter(ScriptedWriter):
+    """A scripted writer with a batch size that records what it is asked to keep for a retry."""
+
+    def __init__(self, batch_size: int, *rounds: list[str]) -> None:
+        super().__init__(*rounds)
+        self.batch_size = batch_size
+        self.kept: list[list[int]] = []
+
+    def keep(self, rows: Sequence[int]) -> None:
+        self.kept.append(list(rows))
+
+
+def test_broken_answers_are_rewritten_a_batch_at_a_time_while_their_cache_is_kept() -> None:
+    bad = "A beautiful meadow lies under a blue sky, with a yellow sun high up in it."
+    good = "A green meadow lies under a blue sky, with a yellow sun high up in it."
+    writer = KeepingWriter(2, [bad, bad], [good, good], [good, bad], [bad], [good, good])
+    contexts = [Context(heading=f"Part {k}") for k in range(5)]  # one picture on five pages: five answers
+    results = describe([MEADOW] * 5, contexts, SETTINGS, captioner=ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"]), writer=writer)
+    assert [d.text for d in results] == [good] * 5
+    assert [d.lint for d in results] == [("subjective: beautiful",)] * 2 + [()] + [("subjective: beautiful",)] * 2
+    # Rows 0 and 1 fail and are a batch: rewritten at once. Row 3 waits for row 4 to fail too.
+    assert writer.kept == [[0, 1], [], [1], [0], []]
+    headings = [[c[1]["content"].split("Nearest heading: ")[1].split("\n")[0] for c in batch] for batch in writer.seen]
+    assert headings == [["Part 0", "Part 1"], ["Part 0", "Part 1"], ["Part 2", "Part 3"], ["Part 4"], ["Part 3", "Part 4"]]
+    assert all("- subjective: beautiful" in c[1]["content"] for k in (1, 4) for c in writer.seen[k])
+
+
 def test_still_broken_drops_the_sentence() -> None:
     captioner = ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"])
     bad = "A meadow under a blue sky. The scene is breathtaking."

@@ -33,6 +33,16 @@ def test_line_has_count_rate_and_eta() -> None:
     assert progress.line() == "alttext: captioning [####################] 24/24 images  2.00 images/s"
 
 
+def test_answers_to_write_again_add_to_the_stage() -> None:
+    clock = Clock()
+    progress = Progress(clock=clock)
+    progress.stage("writing", 8, "alt texts")
+    clock.now += 4
+    progress.advance(8)
+    progress.add(4)  # four answers broke a rule: written again
+    assert progress.line() == "alttext: writing [#############.......] 8/12 alt texts  2.00 alt texts/s  ETA 0:02"
+
+
 def test_drawn_on_a_terminal_and_cleared() -> None:
     clock, stream = Clock(), Terminal()
     progress = Progress.on_terminal(stream=stream)

@@ -144,6 +144,36 @@ def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
     assert writer.prefix_tokens_run < sum(len(shared_of(b)) for b in batches)
 
 
+def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str) -> None:
+    writer = TransformersWriter(qwen, device="cpu", batch_size=3, max_new_tokens=4)
+    captions = ["a dog on grass", "a red door in a white wall with a brass handle on the left side", "a cat"]
+    first = [build_messages(Facts(c), Context(heading="Garden"), "en") for c in captions]
+    writer.keep([0])  # nothing written yet: nothing to keep
+    assert writer._kept == []
+    writer.write(first, [1, 2, 3])
+    writer.keep([0, 2])
+    assert writer._last is None and len(writer._kept) == 2  # the batch's cache is released, two rows kept
+    retry = [build_messages(Facts(c), Context(heading="Garden"), "en", feedback=("subjective: beautiful",)) for c in captions[::2]]
+    retry.append(first[1])  # a row that was not kept runs whole
+    tokens = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in first + retry]
+    shared = writer.shared_prefix(tokens[3:])
+    common = [next(k for k, (a, b) in enumerate(zip(tokens[3 + r], tokens[f])) if a != b) for r, f in ((0, 0), (1, 2))]
+    inputs, length = writer.prepare(retry)
+    assert writer._kept == []  # taken
+    width = max(c - shared for c in common)
+    assert inputs["cache"].get_seq_length() == shared + width  # the prefix and the kept rows' tokens do not run again
+    assert length == shared + width + max(len(tokens[3]) - common[0], len(tokens[4]) - common[1], len(tokens[5]) - shared)
+    for row, ids, mask in zip(tokens[3:], inputs["input_ids"].tolist(), inputs["attention_mask"].tolist()):
+        assert [t for t, m in zip(ids, mask) if m] == row
+    _assert_same_as_plain_padding(writer, retry, inputs, length)
+    words = ["dog", "cat", "door", "tree", "boat", "lamp", "sofa", "road", "bird"]  # no row starts like another
+    for k in range(0, 9, 3):
+        writer.write([build_messages(Facts(f"{w} on grass"), Context(), "en") for w in words[k : k + 3]], [1, 2, 3])
+        writer.keep(range(3))
+    kept = [writer.tokenizer.decode(entry.tokens).split("VISION_START\n")[1].split(" ")[0] for entry in writer._kept]
+    assert kept == words[3:]  # two batches' worth: the oldest went first
+
+
 def test_the_decode_loop_is_generate(qwen: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Drawing the most likely token, the loop gives generate()'s greedy tokens and logits, with
     and without a shared prefix, up to the end-of-text token."""

@@ -388,27 +388,41 @@ def _write(
     given = {i: "\n".join(texts[i]) for i in order}  # whose names an answer may repeat
     size = getattr(writer, "batch_size", None) or max(settings.batch_size, settings.concurrency)
 
-    def write(stage: str, items: list[int], feedback: dict[int, tuple[str, ...]], bump: int) -> list[str]:
-        # In chunks of the writer's own batch, so the progress moves and batches stay the same.
-        progress.stage(stage, len(items), "alt texts")
-        out: list[str] = []
-        for chunk in _chunks(items, size):
-            out += writer.write([conversation(i, feedback.get(i, ())) for i in chunk], [seeds[i] + bump for i in chunk])
-            progress.advance(len(chunk))
-        return out
-
-    answers = write("writing", order, {}, 0)
-    judged = {i: _judge(raw, languages[i], settings, found[i], given[i]) for i, raw in zip(order, answers)}
+    judged: dict[int, tuple[str, list[cleaning.LintFinding]]] = {}
     history: dict[int, tuple[str, ...]] = {i: () for i in order}
+    keep = getattr(writer, "keep", None)  # a writer that can keep a batch's prompt cache for its retries
 
-    # One retry that names the broken rules, with a new (still reproducible) seed.
-    retry = [i for i in order if judged[i][1]]
-    if retry:
-        feedback = {i: tuple(str(f) for f in judged[i][1]) for i in retry}
-        again = write("rewriting", retry, feedback, 1)
-        for i, raw in zip(retry, again):
+    def rewrite(items: list[int]) -> None:
+        """One retry that names the broken rules, with a new (still reproducible) seed."""
+        feedback = {i: tuple(str(f) for f in judged[i][1]) for i in items}
+        again = writer.write([conversation(i, feedback[i]) for i in items], [seeds[i] + 1 for i in items])
+        if keep is not None:
+            keep([])
+        for i, raw in zip(items, again):
             history[i] = feedback[i]
             judged[i] = _judge(raw, languages[i], settings, found[i], given[i])
+        progress.advance(len(items))
+
+    # In chunks of the writer's own batch, so the progress moves and batches stay the same. The
+    # answers that break a rule are rewritten a batch at a time, as soon as there is a batch of
+    # them (or at the end), while the writer still keeps their prompts' cache.
+    progress.stage("writing", len(order), "alt texts")
+    waiting: list[int] = []
+    for chunk in _chunks(order, size):
+        answers = writer.write([conversation(i) for i in chunk], [seeds[i] for i in chunk])
+        for i, raw in zip(chunk, answers):
+            judged[i] = _judge(raw, languages[i], settings, found[i], given[i])
+        failed = [k for k, i in enumerate(chunk) if judged[i][1]]
+        if keep is not None:
+            keep(failed)
+        waiting += [chunk[k] for k in failed]
+        progress.advance(len(chunk))
+        progress.add(len(failed))
+        while len(waiting) >= size:
+            rewrite(waiting[:size])
+            waiting = waiting[size:]
+    if waiting:
+        rewrite(waiting)
 
     for i, base in todo:
         text, findings = judged[i]

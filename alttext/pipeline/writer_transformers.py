@@ -19,11 +19,33 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from alttext.pipeline.caption import cpu_has_bf16, model_load_error, no_loading_bars, pick_device, use_cpu_threads
 
 DEFAULT_WRITER = "Qwen/Qwen3-0.6B"
+
+
+@dataclass
+class _Batch:
+    """A batch as written: each row's prompt tokens, the mask of the prompt's columns, the cache,
+    and how many leading tokens all rows share."""
+
+    rows: list[list[int]]
+    mask: Any
+    cache: Any
+    shared: int
+
+
+@dataclass
+class _Kept:
+    """One row's cache for its prompt tokens from ``start`` on: per layer, (kv heads, tokens, dim)."""
+
+    tokens: list[int]
+    start: int
+    keys: list[Any]
+    values: list[Any]
 
 
 def seed_for(image_sha256: str) -> int:
@@ -61,6 +83,8 @@ class TransformersWriter:
         # the same instructions, so the next batch, and the retry, start from it.
         self._prefix: tuple[list[int], Any] | None = None
         self.prefix_tokens_run = 0  # prefix tokens the model actually ran (the rest were reused)
+        self._last: _Batch | None = None  # the last batch written, until keep() or the next batch
+        self._kept: list[_Kept] = []  # rows kept for a retry
 
     def load(self) -> None:
         if self._model is not None:
@@ -116,34 +140,94 @@ class TransformersWriter:
         """Generation inputs with the shared prefix already run: ``(kwargs, prompt length)``.
 
         Layout per row: ``[shared prefix][padding][own tokens]``; the mask hides the padding and
-        the position ids generate() derives from the mask stay contiguous for the real tokens.
+        the position ids generate() derives from the mask stay contiguous for the real tokens. A
+        row that starts like a kept row (see ``keep``) takes that row's cache for the tokens they
+        share: ``[shared prefix][padding][kept tokens][padding][the rest]``, and only the rest runs.
         """
+        inputs, length, _ = self._prepare(conversations)
+        return inputs, length
+
+    def _prepare(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> tuple[dict[str, Any], int, _Batch]:
         import torch
 
         self.load()
         rows = [self.tokenizer(self.prompt_text(c), add_special_tokens=False)["input_ids"] for c in conversations]
         shared = self.shared_prefix(rows)
         if shared < 2:
-            inputs = self.encode(conversations)
-            return dict(inputs), inputs["input_ids"].shape[1]
-        own = [r[shared:] for r in rows]
-        width = max(len(r) for r in own)
+            shared = 0
+            inputs = dict(self.encode(conversations))
+            inputs["cache"] = self._preallocated(None, len(rows), inputs["input_ids"].shape[1] + self.max_new_tokens)
+            return inputs, inputs["input_ids"].shape[1], _Batch(rows, inputs["attention_mask"], inputs["cache"], shared)
+        taken = [self._take_kept(row, shared) for row in rows]
+        reused = [t.keys[0].shape[1] if t is not None else 0 for t in taken]
+        width = max(reused)
+        rest = [row[shared + n :] for row, n in zip(rows, reused)]
+        tail = max(len(r) for r in rest)
         pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([rows[0][:shared] + [pad] * (width - len(r)) + r for r in own], device=self.device)
-        mask = torch.tensor([[1] * shared + [0] * (width - len(r)) + [1] * len(r) for r in own], device=self.device)
+        ids = torch.tensor([row[:shared] + [pad] * (width - n) + row[shared : shared + n] + [pad] * (tail - len(r)) + r
+                            for row, n, r in zip(rows, reused, rest)], device=self.device)
+        mask = torch.tensor([[1] * shared + [0] * (width - n) + [1] * n + [0] * (tail - len(r)) + [1] * len(r)
+                             for n, r in zip(reused, rest)], device=self.device)
         prefix = self.prefix_cache(rows[0][:shared])
-        return {"input_ids": ids, "attention_mask": mask, "cache": self._preallocated(prefix, len(rows), ids.shape[1] + self.max_new_tokens)}, ids.shape[1]
+        cache = self._preallocated(prefix, len(rows), ids.shape[1] + self.max_new_tokens, taken if width else None)
+        return {"input_ids": ids, "attention_mask": mask, "cache": cache}, ids.shape[1], _Batch(rows, mask, cache, shared)
 
-    def _preallocated(self, prefix: Any | None, rows: int, length: int) -> Any:
+    def _preallocated(self, prefix: Any | None, rows: int, length: int, kept: Sequence[_Kept | None] | None = None) -> Any:
         """A StaticCache of ``length`` tokens for ``rows`` rows, each starting with the one-row
-        ``prefix``. Generation writes each new token in place, where a DynamicCache copies the
-        whole cache (every row, every layer) per token."""
+        ``prefix``, then (with ``kept``) each row's kept tokens, right-aligned after the prefix.
+        Generation writes each new token in place, where a DynamicCache copies the whole cache
+        (every row, every layer) per token."""
         from transformers.cache_utils import StaticCache
 
         static = StaticCache(config=self._model.config, max_cache_len=length)
         for index, layer in enumerate(prefix.layers if prefix is not None else ()):
             static.update(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1), index)
+        if prefix is not None and kept:
+            width = max(k.keys[0].shape[1] for k in kept if k is not None)
+            end = prefix.get_seq_length() + width
+            for index, layer in enumerate(static.layers):
+                heads, dim = layer.keys.shape[1], layer.keys.shape[3]
+                empty = layer.keys.new_zeros(1, heads, width, dim).expand(rows, -1, -1, -1)
+                static.update(empty, empty, index)
+                for row, k in enumerate(kept):
+                    if k is not None:
+                        layer.keys[row, :, end - k.keys[index].shape[1] : end] = k.keys[index]
+                        layer.values[row, :, end - k.values[index].shape[1] : end] = k.values[index]
         return static
+
+    def keep(self, rows: Sequence[int]) -> None:
+        """Keep the cache of these rows of the last batch written, for a later batch that starts
+        like them (a retry: the same prompt up to the rules it broke). The rest of that batch's
+        cache is released. At most two batches of rows are kept; the oldest go first."""
+        last, self._last = self._last, None
+        if last is None:
+            return
+        for k in rows:
+            tokens = last.rows[k]
+            columns = last.mask[k].nonzero().squeeze(-1)[last.shared : len(tokens)]  # where its own prompt tokens are
+            layers = last.cache.layers
+            self._kept.append(_Kept(tokens, last.shared, [layer.keys[k].index_select(1, columns) for layer in layers],
+                                    [layer.values[k].index_select(1, columns) for layer in layers]))
+        del self._kept[: -2 * self.batch_size]
+
+    def _take_kept(self, row: list[int], shared: int) -> _Kept | None:
+        """The kept row that shares the most of ``row``'s own tokens (at least one, leaving ``row``
+        one to run), cut to the tokens they share, and no longer kept; or None."""
+        best, best_common = None, shared
+        for entry in self._kept:
+            if entry.start > shared:
+                continue
+            limit = min(len(row) - 1, len(entry.tokens))
+            common = 0
+            while common < limit and row[common] == entry.tokens[common]:
+                common += 1
+            if common > best_common:
+                best, best_common = entry, common
+        if best is None:
+            return None
+        self._kept.remove(best)
+        cut = slice(shared - best.start, best_common - best.start)
+        return _Kept(row[:best_common], shared, [k[:, cut] for k in best.keys], [v[:, cut] for v in best.values])
 
     def prefix_cache(self, tokens: list[int]) -> Any:
         """The KV cache of ``tokens`` for one row, kept as the last prefix. The part it shares with
@@ -177,11 +261,13 @@ class TransformersWriter:
         out: list[str] = []
         for start in range(0, len(conversations), self.batch_size):
             batch = conversations[start : start + self.batch_size]
-            inputs, prompt_length = self.prepare(batch)
+            self._last = None  # released before the next batch's cache is made
+            inputs, prompt_length, last = self._prepare(batch)
             torch.manual_seed(_batch_seed(seeds[start : start + self.batch_size]))
             with torch.inference_mode():
                 answers = self.generate(inputs, prompt_length)
             out.extend(self.tokenizer.batch_decode(answers, skip_special_tokens=True))
+            self._last = last
         return out
 
     def generate(self, inputs: Mapping[str, Any], prompt_length: int) -> list[list[int]]:
