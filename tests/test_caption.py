@@ -165,3 +165,21 @@ def test_fused_vision_attention_is_blips_own_arithmetic(blip: str) -> None:
             assert weights is None and fused.shape == own.shape
             torch.testing.assert_close(fused, own, rtol=1e-5, atol=1e-6)
     assert use_fused_vision_attention(torch.nn.Linear(2, 2)) == 0  # nothing of BLIP's shape: nothing changes
+
+
+def test_both_captions_read_one_computation_of_the_cross_attention(blip: str) -> None:
+    captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=6)
+    images = _images()
+    expected = list(zip(captioner.caption(images), captioner.caption(images, prompt="a picture of")))
+    calls: list[int] = []
+    layers = [layer.crossattention.self for layer in captioner._model.text_decoder.bert.encoder.layer]
+    hooks = [attention.key.register_forward_hook(lambda *_: calls.append(1)) for attention in layers]
+    try:
+        assert captioner.caption_pair(images, "a picture of") == expected
+        assert len(calls) == 2 * len(layers)  # once per batch and layer, for both captions
+        calls.clear()
+        pairs = captioner.caption_pair(images, "a picture of", wanted=lambda k, text: k == 1)  # some rows of a batch
+        assert [p[1] for p in pairs] == [None, expected[1][1], None] and len(calls) == 2 * len(layers)
+    finally:
+        for hook in hooks:
+            hook.remove()

@@ -129,6 +129,16 @@ def _fused_attention_forward(self: Any, hidden_states: Any, **kwargs: Any) -> tu
     return self.projection(out.transpose(1, 2).reshape(rows, length, width)), None
 
 
+def _rows_of(cache: Any, rows: list[int]) -> Any:
+    """A DynamicCache of these rows of ``cache``."""
+    from transformers.cache_utils import DynamicCache
+
+    out = DynamicCache()
+    for index, layer in enumerate(cache.layers):
+        out.update(layer.keys[rows], layer.values[rows], index)
+    return out
+
+
 class Captioner:
     def __init__(self, model: str = DEFAULT_CAPTIONER, device: str = "auto", batch_size: int = 8, max_new_tokens: int = 30,
                  precision: str = "auto") -> None:
@@ -182,18 +192,39 @@ class Captioner:
             pixels = self._processor(images=batch, return_tensors="pt")["pixel_values"].to(self.device, self._model.dtype)
             with torch.inference_mode():
                 embeds = self._model.vision_model(pixel_values=pixels)[0]
-                plain = self._decode(embeds, None) if both or not prompt else [""] * len(batch)
+                cross = self._cross_attention(embeds)
+                plain = self._decode(embeds, None, cross) if both or not prompt else [""] * len(batch)
                 conditional: list[str | None] = [None] * len(batch)
                 rows = [k for k, text in enumerate(plain) if wanted is None or wanted(start + k, text)] if prompt else []
-                for k, text in zip(rows, self._decode(embeds[rows], prompt) if rows else []):
+                if cross is not None and len(rows) < len(batch):
+                    cross = _rows_of(cross, rows)
+                for k, text in zip(rows, self._decode(embeds[rows], prompt, cross) if rows else []):
                     conditional[k] = text
             out.extend(zip(plain, conditional))
         return out
 
-    def _decode(self, embeds: Any, prompt: str | None) -> list[str]:
+    def _cross_attention(self, embeds: Any) -> Any:
+        """The text decoder's cross-attention keys and values of ``embeds``, every layer, as the
+        decoder computes them on its first step: computed once for both captions of a batch, not
+        once per caption. None for a decoder of another shape (it then computes its own)."""
+        from transformers.cache_utils import DynamicCache
+
+        try:
+            layers = [layer.crossattention.self for layer in self._model.text_decoder.bert.encoder.layer]
+            cache = DynamicCache()
+            for index, attention in enumerate(layers):
+                shape = (*embeds.shape[:-1], -1, attention.attention_head_size)
+                cache.update(attention.key(embeds).view(shape).transpose(1, 2), attention.value(embeds).view(shape).transpose(1, 2), index)
+        except AttributeError:
+            return None
+        return cache
+
+    def _decode(self, embeds: Any, prompt: str | None, cross: Any = None) -> list[str]:
         """The text decoder on precomputed image embeddings, as BlipForConditionalGeneration.generate
-        runs it: the prompt's tokens (or none) after BOS, stopping at SEP."""
+        runs it: the prompt's tokens (or none) after BOS, stopping at SEP. ``cross``: the
+        cross-attention keys and values of ``embeds`` (see ``_cross_attention``), or None."""
         import torch
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
         config = self._model.config.text_config
         n = embeds.shape[0]
@@ -211,6 +242,7 @@ class Captioner:
             max_new_tokens=self.max_new_tokens,
             do_sample=False,
             num_beams=1,
+            **({"cache": EncoderDecoderCache(DynamicCache(), cross)} if cross is not None else {}),
         )
         texts = []
         for text in self._processor.batch_decode(generated, skip_special_tokens=True):
