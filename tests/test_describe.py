@@ -129,9 +129,13 @@ class KeepingWriter(ScriptedWriter):
         super().__init__(*rounds)
         self.batch_size = batch_size
         self.kept: list[list[int]] = []
+        self.forgotten = 0
 
     def keep(self, rows: Sequence[int]) -> None:
         self.kept.append(list(rows))
+
+    def forget(self) -> None:
+        self.forgotten += 1
 
 
 def test_broken_answers_are_rewritten_a_batch_at_a_time_while_their_cache_is_kept() -> None:
@@ -143,7 +147,7 @@ def test_broken_answers_are_rewritten_a_batch_at_a_time_while_their_cache_is_kep
     assert [d.text for d in results] == [good] * 5
     assert [d.lint for d in results] == [("subjective: beautiful",)] * 2 + [()] + [("subjective: beautiful",)] * 2
     # Rows 0 and 1 fail and are a batch: rewritten at once. Row 3 waits for row 4 to fail too.
-    assert writer.kept == [[0, 1], [], [1], [0], []]
+    assert writer.kept == [[0, 1], [], [1], [0], []] and writer.forgotten == 1  # and nothing stays kept after the run
     headings = [[c[1]["content"].split("Nearest heading: ")[1].split("\n")[0] for c in batch] for batch in writer.seen]
     assert headings == [["Part 0", "Part 1"], ["Part 0", "Part 1"], ["Part 2", "Part 3"], ["Part 4"], ["Part 3", "Part 4"]]
     assert all("- subjective: beautiful" in c[1]["content"] for k in (1, 4) for c in writer.seen[k])

@@ -172,6 +172,9 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str) -
         writer.keep(range(3))
     kept = [writer.tokenizer.decode(entry.tokens).split("VISION_START\n")[1].split(" ")[0] for entry in writer._kept]
     assert kept == words[3:]  # two batches' worth: the oldest went first
+    writer.write(first, [1, 2, 3])
+    writer.forget()
+    assert writer._kept == [] and writer._last is None
 
 
 def test_the_decode_loop_is_generate(qwen: str, monkeypatch: pytest.MonkeyPatch) -> None:

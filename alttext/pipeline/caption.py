@@ -103,10 +103,9 @@ def precision_dtype(precision: str, device: str) -> Any:
 
 def use_fused_vision_attention(model: Any) -> int:
     """Give the vision encoder's attention layers PyTorch's fused attention (SDPA) in place of
-    BLIP's own, which writes out every 577 x 577 score matrix, scales it and softmaxes it in
-    separate passes: a third of the encoder's time on a CPU. The same arithmetic in the same
-    precision (no dropout: the model is in eval mode). Layers of another shape keep their own.
-    Returns how many layers changed."""
+    BLIP's own, which writes out every 577 x 577 score matrix, then scales and softmaxes it in
+    separate passes. The same arithmetic in the same precision (no dropout: the model is in eval
+    mode). Layers of another shape keep their own. Returns how many layers changed."""
     import types
 
     from transformers.models.blip.modeling_blip import BlipAttention

@@ -423,6 +423,8 @@ def _write(
             waiting = waiting[size:]
     if waiting:
         rewrite(waiting)
+    if hasattr(writer, "forget"):
+        writer.forget()  # nothing stays kept between runs (watch runs many)
 
     for i, base in todo:
         text, findings = judged[i]

@@ -3,7 +3,9 @@
 Loaded once, on first use. Prompts go through the model's own chat template with thinking off.
 Every prompt starts with the same system message, so the tokens a batch shares are run through
 the model once, and their key/value cache is kept: the next batch, and the retry, run only the
-shared tokens that differ. Each row then generates from a preallocated (static) cache holding
+shared tokens that differ. The caller may also keep the cache of a batch's rows (``keep``): a
+retry, whose prompt is the first one with the broken rules added near the end, then runs only
+what follows the part it shares with it. Each row then generates from a preallocated (static) cache holding
 that prefix, padding, and its own tokens, so every row generates from its own last token and no
 token copies the whole cache. On CPU, ``quantize="int8"`` replaces the linear layers with
 dynamically quantized int8 ones (an option: on this project's bf16 CPU it was barely faster than
@@ -209,6 +211,11 @@ class TransformersWriter:
             self._kept.append(_Kept(tokens, last.shared, [layer.keys[k].index_select(1, columns) for layer in layers],
                                     [layer.values[k].index_select(1, columns) for layer in layers]))
         del self._kept[: -2 * self.batch_size]
+
+    def forget(self) -> None:
+        """Release the kept rows and the last batch's cache (a run's writing is done)."""
+        self._last = None
+        self._kept.clear()
 
     def _take_kept(self, row: list[int], shared: int) -> _Kept | None:
         """The kept row that shares the most of ``row``'s own tokens (at least one, leaving ``row``
