@@ -166,6 +166,16 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str) -
     for row, ids, mask in zip(tokens[3:], inputs["input_ids"].tolist(), inputs["attention_mask"].tolist()):
         assert [t for t, m in zip(ids, mask) if m] == row
     _assert_same_as_plain_padding(writer, retry, inputs, length)
+    # The first batch's captions all start with "a"; a retry batch with a row that does not shares
+    # less, and still takes the kept rows.
+    writer.write(first, [1, 2, 3])
+    writer.keep([0, 2])
+    other = retry[:2] + [build_messages(Facts("two cats"), Context(heading="Garden"), "en")]
+    other_shared = writer.shared_prefix([writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in other])
+    assert other_shared < writer.shared_prefix(tokens[:3])
+    inputs, length = writer.prepare(other)
+    assert writer._kept == [] and inputs["cache"].get_seq_length() > other_shared  # taken: their tokens are in the cache
+    _assert_same_as_plain_padding(writer, other, inputs, length)
     words = ["dog", "cat", "door", "tree", "boat", "lamp", "sofa", "road", "bird"]  # no row starts like another
     for k in range(0, 9, 3):
         writer.write([build_messages(Facts(f"{w} on grass"), Context(), "en") for w in words[k : k + 3]], [1, 2, 3])

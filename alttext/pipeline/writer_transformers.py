@@ -32,12 +32,14 @@ DEFAULT_WRITER = "Qwen/Qwen3-0.6B"
 @dataclass
 class _Batch:
     """A batch as written: each row's prompt tokens, the mask of the prompt's columns, the cache,
-    and how many leading tokens all rows share."""
+    and from which token a kept row's cache is taken: the end of the instructions (the system
+    message) every prompt in the language starts with, so that a retry batch whose rows share
+    less than this batch's did (captions that start alike here, not there) still takes it."""
 
     rows: list[list[int]]
     mask: Any
     cache: Any
-    shared: int
+    start: int
 
 
 @dataclass
@@ -48,6 +50,12 @@ class _Kept:
     start: int
     keys: list[Any]
     values: list[Any]
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` have in common."""
+    n = min(len(a), len(b))
+    return next((k for k in range(n) if a[k] != b[k]), n)
 
 
 def seed_for(image_sha256: str) -> int:
@@ -159,7 +167,7 @@ class TransformersWriter:
             shared = 0
             inputs = dict(self.encode(conversations))
             inputs["cache"] = self._preallocated(None, len(rows), inputs["input_ids"].shape[1] + self.max_new_tokens)
-            return inputs, inputs["input_ids"].shape[1], _Batch(rows, inputs["attention_mask"], inputs["cache"], shared)
+            return inputs, inputs["input_ids"].shape[1], _Batch(rows, inputs["attention_mask"], inputs["cache"], 0)
         taken = [self._take_kept(row, shared) for row in rows]
         reused = [t.keys[0].shape[1] if t is not None else 0 for t in taken]
         width = max(reused)
@@ -172,7 +180,9 @@ class TransformersWriter:
                              for n, r in zip(reused, rest)], device=self.device)
         prefix = self.prefix_cache(rows[0][:shared])
         cache = self._preallocated(prefix, len(rows), ids.shape[1] + self.max_new_tokens, taken if width else None)
-        return {"input_ids": ids, "attention_mask": mask, "cache": cache}, ids.shape[1], _Batch(rows, mask, cache, shared)
+        instructions = [m for m in conversations[0][:1] if m.get("role") == "system"]
+        start = min(shared, _common(rows[0], self.tokenizer(self.prompt_text(instructions), add_special_tokens=False)["input_ids"]))
+        return {"input_ids": ids, "attention_mask": mask, "cache": cache}, ids.shape[1], _Batch(rows, mask, cache, start)
 
     def _preallocated(self, prefix: Any | None, rows: int, length: int, kept: Sequence[_Kept | None] | None = None) -> Any:
         """A StaticCache of ``length`` tokens for ``rows`` rows, each starting with the one-row
@@ -206,9 +216,9 @@ class TransformersWriter:
             return
         for k in rows:
             tokens = last.rows[k]
-            columns = last.mask[k].nonzero().squeeze(-1)[last.shared : len(tokens)]  # where its own prompt tokens are
+            columns = last.mask[k].nonzero().squeeze(-1)[last.start : len(tokens)]  # where its prompt tokens are, from start
             layers = last.cache.layers
-            self._kept.append(_Kept(tokens, last.shared, [layer.keys[k].index_select(1, columns) for layer in layers],
+            self._kept.append(_Kept(tokens, last.start, [layer.keys[k].index_select(1, columns) for layer in layers],
                                     [layer.values[k].index_select(1, columns) for layer in layers]))
         del self._kept[: -2 * self.batch_size]
 
@@ -224,10 +234,7 @@ class TransformersWriter:
         for entry in self._kept:
             if entry.start > shared:
                 continue
-            limit = min(len(row) - 1, len(entry.tokens))
-            common = 0
-            while common < limit and row[common] == entry.tokens[common]:
-                common += 1
+            common = _common(row[:-1], entry.tokens)
             if common > best_common:
                 best, best_common = entry, common
         if best is None:
