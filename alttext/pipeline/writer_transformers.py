@@ -139,12 +139,7 @@ class TransformersWriter:
 
     def shared_prefix(self, rows: Sequence[Sequence[int]]) -> int:
         """How many leading tokens every row has in common, leaving each row one of its own."""
-        n = min(len(r) for r in rows) - 1
-        for k in range(n):
-            token = rows[0][k]
-            if any(r[k] != token for r in rows):
-                return k
-        return max(0, n)
+        return max(0, min(_common(rows[0][:-1], r[:-1]) for r in rows))
 
     def prepare(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> tuple[dict[str, Any], int]:
         """Generation inputs with the shared prefix already run: ``(kwargs, prompt length)``.
@@ -249,12 +244,8 @@ class TransformersWriter:
         Callers read it (``_preallocated`` copies it) and never change it."""
         import torch
 
-        known = 0
         last, self._prefix = self._prefix, None  # no half-changed prefix is kept if the model fails
-        if last is not None:
-            limit = min(len(last[0]), len(tokens) - 1)  # at least one token runs, or the cache is cropped
-            while known < limit and last[0][known] == tokens[known]:
-                known += 1
+        known = _common(last[0], tokens[:-1]) if last is not None else 0  # at least one token runs, or the cache is cropped
         cache = None
         if known:
             cache = last[1]  # type: ignore[index]
