@@ -5,12 +5,13 @@ Every prompt starts with the same system message, so the tokens a batch shares a
 the model once, and their key/value cache is kept: the next batch, and the retry, run only the
 shared tokens that differ. The caller may also keep the cache of a batch's rows (``keep``): a
 retry, whose prompt is the first one with the broken rules added near the end, then runs only
-what follows the part it shares with it. Each row then generates from a preallocated (static) cache holding
-that prefix, padding, and its own tokens, so every row generates from its own last token and no
-token copies the whole cache. On CPU, ``quantize="int8"`` replaces the linear layers with
-dynamically quantized int8 ones (an option: on this project's bf16 CPU it was barely faster than
-bf16 at almost twice the memory, and its effect on the wording could not be measured). Sampling uses the settings
-Qwen3 recommends for non-thinking use (temperature 0.6, top_p 0.95, top_k 20), in alttext's own
+what follows the part it shares with it. Each row then generates from a preallocated (static)
+cache holding that prefix, padding, and its own tokens, so every row generates from its own last
+token and no token copies the whole cache. On CPU, ``quantize="int8"`` replaces the linear
+layers with dynamically quantized int8 ones (an option: on this project's bf16 CPU its writing
+was faster than bf16's in the pipeline benchmark, but the process needed almost twice the
+memory, and its effect on the wording could not be measured). Sampling uses the settings Qwen3
+recommends for non-thinking use (temperature 0.6, top_p 0.95, top_k 20), in alttext's own
 decode loop: ``generate()``'s arithmetic, without its per-token sort of and draw from the whole
 vocabulary, and, on CPU, attention for the one new token per row without copying the cache. The
 draws come from one generator per batch, so a batch is seeded from its images' seeds together:
