@@ -390,7 +390,8 @@ def _write(
 
     judged: dict[int, tuple[str, list[cleaning.LintFinding]]] = {}
     history: dict[int, tuple[str, ...]] = {i: () for i in order}
-    keep = getattr(writer, "keep", None)  # a writer that can keep a batch's prompt cache for its retries
+    # A writer that can keep a batch's prompt cache for its retries, and release it at the end.
+    keep, forget = getattr(writer, "keep", None), getattr(writer, "forget", None)
 
     def rewrite(items: list[int]) -> None:
         """One retry that names the broken rules, with a new (still reproducible) seed."""
@@ -423,8 +424,8 @@ def _write(
             waiting = waiting[size:]
     if waiting:
         rewrite(waiting)
-    if hasattr(writer, "forget"):
-        writer.forget()  # nothing stays kept between runs (watch runs many)
+    if forget is not None:
+        forget()  # nothing stays kept between runs (watch runs many)
 
     for i, base in todo:
         text, findings = judged[i]

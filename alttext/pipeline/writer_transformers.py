@@ -160,7 +160,6 @@ class TransformersWriter:
         rows = [self.tokenizer(self.prompt_text(c), add_special_tokens=False)["input_ids"] for c in conversations]
         shared = self.shared_prefix(rows)
         if shared < 2:
-            shared = 0
             inputs = dict(self.encode(conversations))
             inputs["cache"] = self._preallocated(None, len(rows), inputs["input_ids"].shape[1] + self.max_new_tokens)
             return inputs, inputs["input_ids"].shape[1], _Batch(rows, inputs["attention_mask"], inputs["cache"], 0)
