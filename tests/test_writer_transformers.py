@@ -85,35 +85,93 @@ def test_exact_prompt_text_is_the_golden(qwen: str) -> None:
 
 
 def _generate(writer: TransformersWriter, inputs: dict, prompt_length: int, tokens: int = 4) -> tuple:
+    """transformers' own greedy generate(): each row's tokens up to its end-of-text token, and each step's logits."""
     import torch
 
     with torch.inference_mode():
         out = writer._model.generate(**inputs, do_sample=False, max_new_tokens=tokens, pad_token_id=writer.tokenizer.pad_token_id,
                                      output_logits=True, return_dict_in_generate=True)
-    return out.sequences[:, prompt_length:], out.logits
+    eos = writer._model.generation_config.eos_token_id
+    ends = set(eos if isinstance(eos, list) else [eos])
+    rows = [row[: next((k for k, t in enumerate(row) if t in ends), len(row))] for row in out.sequences[:, prompt_length:].tolist()]
+    return rows, [logits.float() for logits in out.logits]
+
+
+def _greedy(writer: TransformersWriter, inputs: dict, prompt_length: int, tokens: int = 4) -> tuple:
+    """The writer's own decode loop drawing the most likely token: its tokens, and each step's logits."""
+    from unittest import mock
+
+    import torch
+
+    from alttext.pipeline import writer_transformers
+
+    seen: list = []
+
+    def greedy(logits: torch.Tensor, *settings: float) -> torch.Tensor:
+        seen.append(logits.float())
+        return logits.argmax(-1)
+
+    saved, writer.max_new_tokens = writer.max_new_tokens, tokens
+    try:
+        with mock.patch.object(writer_transformers, "sample", greedy), torch.inference_mode():
+            rows = writer.generate(inputs, prompt_length)
+    finally:
+        writer.max_new_tokens = saved
+    return rows, seen
+
+
+def _fp32_writer(qwen: str, separate: bool = True, **settings: object) -> TransformersWriter:
+    """A loaded writer in fp32 (no bf16 rounding to hide behind). ``separate=False``: attention by
+    SDPA, as on a GPU, so each row's cache holds its own copy of the shared prefix."""
+    from unittest import mock
+
+    from alttext.pipeline import writer_transformers
+
+    writer = TransformersWriter(qwen, device="cpu", **settings)  # type: ignore[arg-type]
+    with mock.patch.object(writer_transformers, "cpu_has_bf16", lambda: False):
+        writer.load()
+    if not separate:
+        writer._model.set_attn_implementation("sdpa")
+    return writer
+
+
+def _run_already(inputs: dict) -> int:
+    """How many leading columns of the batch are in a cache already: a separate prefix, and the cache's own."""
+    prefix = inputs.get("prefix")
+    return (prefix[0][0].shape[2] if prefix is not None else 0) + int(inputs["cache"].get_seq_length())
 
 
 def _assert_same_as_plain_padding(writer: TransformersWriter, conversations: list, inputs: dict, length: int) -> None:
-    """Greedy generation from ``inputs`` gives the same tokens and logits as plain left padding."""
+    """The writer's greedy tokens and logits from ``inputs`` are generate()'s from plain left padding."""
+    plain = writer.encode(conversations)
+    want, want_logits = _generate(writer, dict(plain), plain["input_ids"].shape[1])
+    got, got_logits = _greedy(writer, inputs, length)
+    assert got == want and len(got_logits) == len(want_logits)
+    for a, b in zip(got_logits, want_logits):
+        assert torch_allclose(a, b)
+
+
+def torch_allclose(a: object, b: object) -> bool:
     import torch
 
-    plain = writer.encode(conversations)
-    got, got_logits = _generate(writer, inputs, length)
-    want, want_logits = _generate(writer, dict(plain), plain["input_ids"].shape[1])
-    assert torch.equal(got, want)
-    for a, b in zip(got_logits, want_logits):
-        assert torch.allclose(a, b, atol=1e-4)
+    return torch.allclose(a, b, atol=1e-4)  # type: ignore[arg-type]
 
 
-def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str) -> None:
-    writer = TransformersWriter(qwen, device="cpu")
+@pytest.mark.parametrize("separate", [True, False], ids=["separate prefix", "prefix in each row"])
+def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str, separate: bool) -> None:
+    writer = _fp32_writer(qwen, separate)
     conversations = _conversations()
     inputs, length = writer.prepare(conversations)
     rows = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in conversations]
     shared = writer.shared_prefix(rows)
-    # The whole system message and more is shared; the cache holds it, once per row.
+    # The whole system message and more is shared; it runs once, for one row.
     assert shared > len(writer.tokenizer(writer.prompt_text(conversations[0]).split("<|im_start|>user")[0])["input_ids"])
-    assert inputs["cache"].get_seq_length() == shared and inputs["input_ids"].shape == (3, length)
+    assert _run_already(inputs) == shared and inputs["input_ids"].shape == (3, length)
+    if separate:  # one row of it, for all; the batch's cache starts after it
+        assert inputs["prefix"][0][0].shape[0] == 1 and inputs["cache"].get_seq_length() == 0
+        assert inputs["cache"].layers[0].max_cache_len == length - shared + writer.max_new_tokens
+    else:  # a copy in each row's cache
+        assert "prefix" not in inputs and inputs["cache"].layers[0].max_cache_len == length + writer.max_new_tokens
     # Each row: the shared tokens, padding (masked), then its own tokens.
     for row, ids, mask in zip(rows, inputs["input_ids"].tolist(), inputs["attention_mask"].tolist()):
         assert [t for t, m in zip(ids, mask) if m] == row
@@ -122,8 +180,7 @@ def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str) -> None:
 
 
 def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
-    writer = TransformersWriter(qwen, device="cpu")
-    writer.load()
+    writer = _fp32_writer(qwen)
     chinese = [build_messages(Facts(c), Context(heading="花园"), "zh") for c in ("a dog on grass", "a cat")]
     batches = [_conversations()[:2], _conversations()[1:], chinese, _conversations()]
 
@@ -138,14 +195,15 @@ def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
         common = next((k for k, (a, b) in enumerate(zip(last, prefix)) if a != b), min(len(last), len(prefix)))
         # Only what this prefix does not share with the last one runs (at least one token).
         assert writer.prefix_tokens_run - ran == len(prefix) - min(common, len(prefix) - 1)
-        assert inputs["cache"].get_seq_length() == len(prefix)
+        assert _run_already(inputs) == len(prefix)
         _assert_same_as_plain_padding(writer, batch, inputs, length)
         last = prefix
     assert writer.prefix_tokens_run < sum(len(shared_of(b)) for b in batches)
 
 
-def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str) -> None:
-    writer = TransformersWriter(qwen, device="cpu", batch_size=3, max_new_tokens=4)
+@pytest.mark.parametrize("separate", [True, False], ids=["separate prefix", "prefix in each row"])
+def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str, separate: bool) -> None:
+    writer = _fp32_writer(qwen, separate, batch_size=3, max_new_tokens=4)
     captions = ["a dog on grass", "a red door in a white wall with a brass handle on the left side", "a cat"]
     first = [build_messages(Facts(c), Context(heading="Garden"), "en") for c in captions]
     writer.keep([0])  # nothing written yet: nothing to keep
@@ -161,7 +219,7 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str) -
     inputs, length = writer.prepare(retry)
     assert writer._kept == []  # taken
     width = max(c - shared for c in common)
-    assert inputs["cache"].get_seq_length() == shared + width  # the prefix and the kept rows' tokens do not run again
+    assert _run_already(inputs) == shared + width  # the prefix and the kept rows' tokens do not run again
     assert length == shared + width + max(len(tokens[3]) - common[0], len(tokens[4]) - common[1], len(tokens[5]) - shared)
     for row, ids, mask in zip(tokens[3:], inputs["input_ids"].tolist(), inputs["attention_mask"].tolist()):
         assert [t for t, m in zip(ids, mask) if m] == row
@@ -174,7 +232,7 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str) -
     other_shared = writer.shared_prefix([writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in other])
     assert other_shared < writer.shared_prefix(tokens[:3])
     inputs, length = writer.prepare(other)
-    assert writer._kept == [] and inputs["cache"].get_seq_length() > other_shared  # taken: their tokens are in the cache
+    assert writer._kept == [] and _run_already(inputs) > other_shared  # taken: their tokens are in the cache
     _assert_same_as_plain_padding(writer, other, inputs, length)
     words = ["dog", "cat", "door", "tree", "boat", "lamp", "sofa", "road", "bird"]  # no row starts like another
     for k in range(0, 9, 3):
@@ -187,35 +245,18 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str) -
     assert writer._kept == [] and writer._last is None
 
 
-def test_the_decode_loop_is_generate(qwen: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_decode_loop_is_generate(qwen: str) -> None:
     """Drawing the most likely token, the loop gives generate()'s greedy tokens and logits, with
     and without a shared prefix, up to the end-of-text token."""
-    import torch
-
-    from alttext.pipeline import writer_transformers
-
-    seen: list = []
-
-    def greedy(logits: torch.Tensor, *settings: float) -> torch.Tensor:
-        seen.append(logits.float())
-        return logits.argmax(-1)
-
-    monkeypatch.setattr(writer_transformers, "sample", greedy)
-    monkeypatch.setattr(writer_transformers, "cpu_has_bf16", lambda: False)  # fp32: no rounding to hide behind
-    writer = TransformersWriter(qwen, device="cpu", max_new_tokens=6)
+    writer = _fp32_writer(qwen, max_new_tokens=6)
     for conversations in (_conversations(), _conversations()[:1]):
         plain = writer.encode(conversations)
         want, want_logits = _generate(writer, dict(plain), plain["input_ids"].shape[1], tokens=6)
-        eos = writer._model.generation_config.eos_token_id
-        ends = set(eos if isinstance(eos, list) else [eos])
-        want = [row[: next((k for k, t in enumerate(row) if t in ends), len(row))] for row in want.tolist()]
         for inputs, length in (writer.prepare(conversations), (dict(plain), plain["input_ids"].shape[1])):
-            seen.clear()
-            with torch.inference_mode():
-                assert writer.generate(inputs, length) == want
-            assert len(seen) == len(want_logits)
+            got, seen = _greedy(writer, inputs, length, tokens=6)
+            assert got == want and len(seen) == len(want_logits)
             for a, b in zip(seen, want_logits):
-                assert torch.allclose(a, b.float(), atol=1e-5)
+                assert torch_allclose(a, b)
 
 
 def test_decode_attention_is_sdpa(qwen: str) -> None:
@@ -243,6 +284,34 @@ def test_decode_attention_is_sdpa(qwen: str) -> None:
         got, _ = decode_attention(Attention(), query, key, value, m, scaling=0.25)
         assert got.shape == want.shape == (3, query.shape[2], 8, 16)
         assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_prefix_attention_is_sdpa_over_the_prefix_and_the_rows() -> None:
+    """A prefix kept once for all rows, then each row's own columns: the same output as SDPA over
+    the prefix copied into every row, for one new token per row and for a prompt (causal)."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from alttext.pipeline.writer_transformers import decode_attention, prefix_attention
+
+    class Attention(torch.nn.Module):
+        num_key_value_groups, is_causal, layer_idx = 4, True, 1
+
+    torch.manual_seed(0)
+    shared_keys, shared_values = torch.randn(1, 2, 5, 16), torch.randn(1, 2, 5, 16)
+    key, value = torch.randn(3, 2, 9, 16), torch.randn(3, 2, 9, 16)
+    for tokens in (1, 4):
+        query = torch.randn(3, 8, tokens, 16)
+        mask = torch.ones(3, 1, tokens, 9, dtype=torch.bool).tril(9 - tokens - 2)
+        mask[0, ..., :3] = False  # left padding
+        whole = torch.cat([torch.ones(3, 1, tokens, 5, dtype=torch.bool), mask], dim=-1)
+        want, _ = sdpa_attention_forward(Attention(), query, torch.cat([shared_keys.expand(3, -1, -1, -1), key], 2),
+                                         torch.cat([shared_values.expand(3, -1, -1, -1), value], 2), whole, scaling=0.25)
+        layers = [None, (shared_keys, shared_values)]
+        for got in (prefix_attention(query, key, value, mask, 0.25, shared_keys, shared_values),
+                    decode_attention(Attention(), query, key, value, mask, scaling=0.25, alttext_prefix=layers)[0]):
+            assert got.shape == want.shape == (3, tokens, 8, 16)
+            assert torch.allclose(got, want, atol=1e-5)
 
 
 def test_the_draw_is_generates_nucleus() -> None:

@@ -41,6 +41,8 @@ class _Batch:
     mask: Any
     cache: Any
     start: int
+    shared: int = 0  # with a separate prefix: its length (the cache holds the columns after it)
+    prefix: list[tuple[Any, Any]] | None = None  # the prefix's keys and values per layer, one row, or None
 
 
 @dataclass
@@ -157,6 +159,7 @@ class TransformersWriter:
         import torch
 
         self.load()
+        self._last = None  # the last batch's cache is released first (and its prefix changes below)
         rows = [self.tokenizer(self.prompt_text(c), add_special_tokens=False)["input_ids"] for c in conversations]
         shared = self.shared_prefix(rows)
         if shared < 2:
@@ -174,10 +177,22 @@ class TransformersWriter:
         mask = torch.tensor([[1] * shared + [0] * (width - n) + [1] * n + [0] * (tail - len(r)) + [1] * len(r)
                              for n, r in zip(reused, rest)], device=self.device)
         prefix = self.prefix_cache(rows[0][:shared])
-        cache = self._preallocated(prefix, len(rows), ids.shape[1] + self.max_new_tokens, taken if width else None)
         instructions = [m for m in conversations[0][:1] if m.get("role") == "system"]
         start = min(shared, _common(rows[0], self.tokenizer(self.prompt_text(instructions), add_special_tokens=False)["input_ids"]))
-        return {"input_ids": ids, "attention_mask": mask, "cache": cache}, ids.shape[1], _Batch(rows, mask, cache, start)
+        kept = taken if width else None
+        if not self._separate_prefix():
+            cache = self._preallocated(prefix, len(rows), ids.shape[1] + self.max_new_tokens, kept)
+            return {"input_ids": ids, "attention_mask": mask, "cache": cache}, ids.shape[1], _Batch(rows, mask, cache, start)
+        cache = self._preallocated(None, len(rows), ids.shape[1] - shared + self.max_new_tokens, kept)
+        layers = [(layer.keys, layer.values) for layer in prefix.layers]
+        inputs = {"input_ids": ids, "attention_mask": mask, "cache": cache, "prefix": layers}
+        return inputs, ids.shape[1], _Batch(rows, mask, cache, start, shared, layers)
+
+    def _separate_prefix(self) -> bool:
+        """Whether the shared prefix stays one row of its own, outside the batch's cache: with
+        alttext's attention (CPU), which reads it once per step for all rows. Otherwise each row's
+        cache starts with a copy of it."""
+        return getattr(self._model.config, "_attn_implementation", None) == DECODE_ATTENTION
 
     def _preallocated(self, prefix: Any | None, rows: int, length: int, kept: Sequence[_Kept | None] | None = None) -> Any:
         """A StaticCache of ``length`` tokens for ``rows`` rows, each starting with the one-row
@@ -189,12 +204,13 @@ class TransformersWriter:
         static = StaticCache(config=self._model.config, max_cache_len=length)
         for index, layer in enumerate(prefix.layers if prefix is not None else ()):
             static.update(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1), index)
-        if prefix is not None and kept:
+        some = next((k for k in kept or () if k is not None), None)
+        if kept and some is not None:
             width = max(k.keys[0].shape[1] for k in kept if k is not None)
-            end = prefix.get_seq_length() + width
+            end = static.get_seq_length() + width
             for index, layer in enumerate(static.layers):
-                heads, dim = layer.keys.shape[1], layer.keys.shape[3]
-                empty = layer.keys.new_zeros(1, heads, width, dim).expand(rows, -1, -1, -1)
+                heads, _, dim = some.keys[index].shape
+                empty = some.keys[index].new_zeros(1, heads, width, dim).expand(rows, -1, -1, -1)
                 static.update(empty, empty, index)
                 for row, k in enumerate(kept):
                     if k is not None:
@@ -206,15 +222,25 @@ class TransformersWriter:
         """Keep the cache of these rows of the last batch written, for a later batch that starts
         like them (a retry: the same prompt up to the rules it broke). The rest of that batch's
         cache is released. At most two batches of rows are kept; the oldest go first."""
+        import torch
+
         last, self._last = self._last, None
         if last is None:
             return
         for k in rows:
             tokens = last.rows[k]
             columns = last.mask[k].nonzero().squeeze(-1)[last.start : len(tokens)]  # where its prompt tokens are, from start
-            layers = last.cache.layers
-            self._kept.append(_Kept(tokens, last.start, [layer.keys[k].index_select(1, columns) for layer in layers],
-                                    [layer.values[k].index_select(1, columns) for layer in layers]))
+            inner = columns[columns >= last.shared] - last.shared  # in the batch's cache
+            outer = columns[columns < last.shared]  # in the separate prefix, if any
+            keys, values = [], []
+            for index, layer in enumerate(last.cache.layers):
+                own = layer.keys[k].index_select(1, inner), layer.values[k].index_select(1, inner)
+                if last.prefix is not None and len(outer):
+                    shared = last.prefix[index]
+                    own = tuple(torch.cat([p[0].index_select(1, outer), o], dim=1) for p, o in zip(shared, own))
+                keys.append(own[0])
+                values.append(own[1])
+            self._kept.append(_Kept(tokens, last.start, keys, values))
         del self._kept[: -2 * self.batch_size]
 
     def forget(self) -> None:
@@ -266,7 +292,6 @@ class TransformersWriter:
         out: list[str] = []
         for start in range(0, len(conversations), self.batch_size):
             batch = conversations[start : start + self.batch_size]
-            self._last = None  # released before the next batch's cache is made
             inputs, prompt_length, last = self._prepare(batch)
             torch.manual_seed(_batch_seed(seeds[start : start + self.batch_size]))
             with torch.inference_mode():
@@ -287,7 +312,10 @@ class TransformersWriter:
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
         rows = ids.shape[0]
         cache = inputs["cache"] if "cache" in inputs else self._preallocated(None, rows, prompt_length + self.max_new_tokens)
-        past = int(cache.get_seq_length())  # the shared prefix, already run
+        prefix = inputs.get("prefix")  # a separate prefix: the cache holds the columns after it
+        shared = prefix[0][0].shape[2] if prefix is not None else 0
+        extra = {"alttext_prefix": prefix} if prefix is not None else {}
+        past = shared + int(cache.get_seq_length())  # the shared prefix (and kept rows' tokens), already run
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         step = ids[:, past:]
         step_positions = positions[:, past:]
@@ -296,8 +324,8 @@ class TransformersWriter:
         finished = torch.zeros(rows, dtype=torch.bool, device=self.device)
         tokens = []
         for _ in range(self.max_new_tokens):
-            logits = self._model(input_ids=step, attention_mask=mask, position_ids=step_positions, cache=cache, use_cache=True,
-                                 logits_to_keep=1).logits[:, -1]
+            logits = self._model(input_ids=step, attention_mask=mask[:, shared:], position_ids=step_positions, cache=cache,
+                                 use_cache=True, logits_to_keep=1, **extra).logits[:, -1]
             token = sample(logits, self.temperature, self.top_k, self.top_p).masked_fill(finished, self.tokenizer.pad_token_id)
             tokens.append(token)
             finished |= torch.isin(token, ends)
@@ -336,14 +364,34 @@ def use_decode_attention(model: Any) -> None:
 
 
 def decode_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
-                     dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
+                     dropout: float = 0.0, alttext_prefix: Sequence[tuple[Any, Any]] | None = None, **kwargs: Any) -> tuple[Any, None]:
     """``query``: (rows, heads, 1, dim); ``key``/``value``: (rows, kv heads, length, dim); the mask
-    (rows, 1, 1, length), True where a row may look. Returns (rows, 1, heads, dim). Anything else
-    (the prompt, no mask) goes to SDPA."""
+    (rows, 1, 1, length), True where a row may look. Returns (rows, 1, heads, dim). With
+    ``alttext_prefix`` (per layer, the keys and values of a prefix every row starts with, one row),
+    see ``prefix_attention``. Anything else (the prompt, no mask) goes to SDPA."""
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     rows, heads, length, dim = query.shape
+    if alttext_prefix is not None:
+        shared_keys, shared_values = alttext_prefix[module.layer_idx]
+        if length == 1 and not dropout:
+            return prefix_attention(query, key, value, attention_mask, scaling, shared_keys, shared_values), None
+        # The prompt: SDPA's kernel over the prefix (copied per row, for this layer only) and the
+        # columns the rows' cache holds so far, each key/value head read by its query heads.
+        if attention_mask is not None:
+            filled = int(attention_mask.reshape(-1, attention_mask.shape[-1]).any(0).nonzero().max()) + 1
+            key, value, attention_mask = key[:, :, :filled], value[:, :, :filled], attention_mask[..., :filled]
+        key = torch.cat([shared_keys.expand(rows, -1, -1, -1), key], dim=2)
+        value = torch.cat([shared_values.expand(rows, -1, -1, -1), value], dim=2)
+        if attention_mask is not None:
+            visible = attention_mask.new_ones(*attention_mask.shape[:-1], shared_keys.shape[2])
+            attention_mask = torch.cat([visible.expand(attention_mask.shape[0], -1, -1, -1), attention_mask], dim=-1)
+        else:  # causal, the prefix visible to all
+            attention_mask = torch.ones(1, 1, length, key.shape[2], dtype=torch.bool, device=query.device).tril(key.shape[2] - length)
+        out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout,
+                                                                scale=scaling, enable_gqa=True)
+        return out.transpose(1, 2), None
     if length != 1 or attention_mask is None or attention_mask.dtype != torch.bool or dropout or kwargs.get("output_attentions"):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     kv_heads = key.shape[1]
@@ -352,6 +400,40 @@ def decode_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
     scores = scores.float().masked_fill(~attention_mask.reshape(rows, 1, 1, -1), float("-inf"))
     out = torch.matmul(torch.softmax(scores, dim=-1).to(value.dtype), value)
     return out.reshape(rows, 1, heads, dim), None
+
+
+def prefix_attention(query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None, shared_keys: Any,
+                     shared_values: Any) -> Any:
+    """Attention over a prefix every row shares, kept once, then each row's own columns.
+
+    ``query``: (rows, heads, tokens, dim); ``key``/``value``: each row's own columns (rows, kv
+    heads, length, dim), the mask (rows, 1, tokens, length) True where a row may look, or None (all,
+    causal for the last ``tokens``); ``shared_keys``/``shared_values``: (1, kv heads, prefix, dim),
+    which every query sees. One softmax over both, in float: SDPA's arithmetic over the prefix
+    followed by the row's columns, but the prefix is read once for all rows, and no row's cache
+    holds a copy of it. Returns (rows, tokens, heads, dim).
+    """
+    import torch
+
+    rows, heads, tokens, dim = query.shape
+    kv_heads, length, width = key.shape[1], key.shape[2], shared_keys.shape[2]
+    group = heads // kv_heads  # query head h reads key/value head h // group
+    grouped = query.reshape(rows, kv_heads, group * tokens, dim)
+    # All rows' queries as one matrix per key/value head against the prefix's keys.
+    across = grouped.transpose(0, 1).reshape(kv_heads, rows * group * tokens, dim)
+    scores = torch.cat([torch.matmul(across, shared_keys[0].transpose(-1, -2)).reshape(kv_heads, rows, group * tokens, width).transpose(0, 1),
+                        torch.matmul(grouped, key.transpose(-1, -2))], dim=-1).float()
+    scores = scores * (scaling if scaling is not None else dim**-0.5)
+    if attention_mask is None and tokens > 1:
+        attention_mask = torch.ones(tokens, length, dtype=torch.bool, device=query.device).tril(length - tokens)
+    if attention_mask is not None:
+        own = scores.view(rows, kv_heads, group, tokens, width + length)[..., width:]
+        own.masked_fill_(~attention_mask.reshape(-1, 1, 1, tokens, length), float("-inf"))
+    probs = torch.softmax(scores, dim=-1).to(value.dtype)
+    first = probs[..., :width].transpose(0, 1).reshape(kv_heads, rows * group * tokens, width)
+    out = torch.matmul(first, shared_values[0]).reshape(kv_heads, rows, group * tokens, dim).transpose(0, 1).float()
+    out = (out + torch.matmul(probs[..., width:], value).float()).to(value.dtype)
+    return out.reshape(rows, kv_heads, group, tokens, dim).reshape(rows, heads, tokens, dim).transpose(1, 2)
 
 
 def nucleus(logits: Any, temperature: float, top_k: int, top_p: float) -> tuple[Any, Any]:
