@@ -7,7 +7,9 @@ shared tokens that differ. The caller may also keep the cache of a batch's rows 
 retry, whose prompt is the first one with the broken rules added near the end, then runs only
 what follows the part it shares with it. Each row then generates from a preallocated (static)
 cache holding that prefix, padding, and its own tokens, so every row generates from its own last
-token and no token copies the whole cache. On CPU, ``quantize="int8"`` replaces the linear
+token and no token copies the whole cache. On CPU, where alttext's own attention runs, the prefix
+is not copied into each row: it stays one row outside the batch's cache, read once per step for
+all rows (``prefix_attention``). On CPU, ``quantize="int8"`` replaces the linear
 layers with dynamically quantized int8 ones (an option: on this project's bf16 CPU its writing
 was faster than bf16's in the pipeline benchmark, but the process needed almost twice the
 memory, and its effect on the wording could not be measured). Sampling uses the settings Qwen3
@@ -196,7 +198,7 @@ class TransformersWriter:
 
     def _preallocated(self, prefix: Any | None, rows: int, length: int, kept: Sequence[_Kept | None] | None = None) -> Any:
         """A StaticCache of ``length`` tokens for ``rows`` rows, each starting with the one-row
-        ``prefix``, then (with ``kept``) each row's kept tokens, right-aligned after the prefix.
+        ``prefix`` (if any), then (with ``kept``) each row's kept tokens, right-aligned after it.
         Generation writes each new token in place, where a DynamicCache copies the whole cache
         (every row, every layer) per token."""
         from transformers.cache_utils import StaticCache
