@@ -148,10 +148,11 @@ def _assert_same_as_plain_padding(writer: TransformersWriter, conversations: lis
     got, got_logits = _greedy(writer, inputs, length)
     assert got == want and len(got_logits) == len(want_logits)
     for a, b in zip(got_logits, want_logits):
-        assert torch_allclose(a, b)
+        assert _close(a, b)
 
 
-def torch_allclose(a: object, b: object) -> bool:
+def _close(a: object, b: object) -> bool:
+    """Logits equal up to float arithmetic's order."""
     import torch
 
     return torch.allclose(a, b, atol=1e-4)  # type: ignore[arg-type]
@@ -256,7 +257,7 @@ def test_the_decode_loop_is_generate(qwen: str) -> None:
             got, seen = _greedy(writer, inputs, length, tokens=6)
             assert got == want and len(seen) == len(want_logits)
             for a, b in zip(seen, want_logits):
-                assert torch_allclose(a, b)
+                assert _close(a, b)
 
 
 def test_decode_attention_is_sdpa(qwen: str) -> None:

@@ -236,12 +236,13 @@ class TransformersWriter:
             outer = columns[columns < last.shared]  # in the separate prefix, if any
             keys, values = [], []
             for index, layer in enumerate(last.cache.layers):
-                own = layer.keys[k].index_select(1, inner), layer.values[k].index_select(1, inner)
+                key, value = layer.keys[k].index_select(1, inner), layer.values[k].index_select(1, inner)
                 if last.prefix is not None and len(outer):
-                    shared = last.prefix[index]
-                    own = tuple(torch.cat([p[0].index_select(1, outer), o], dim=1) for p, o in zip(shared, own))
-                keys.append(own[0])
-                values.append(own[1])
+                    prefix_keys, prefix_values = last.prefix[index]
+                    key = torch.cat([prefix_keys[0].index_select(1, outer), key], dim=1)
+                    value = torch.cat([prefix_values[0].index_select(1, outer), value], dim=1)
+                keys.append(key)
+                values.append(value)
             self._kept.append(_Kept(tokens, last.start, keys, values))
         del self._kept[: -2 * self.batch_size]
 
