@@ -153,6 +153,8 @@ class TransformersWriter:
         the position ids generate() derives from the mask stay contiguous for the real tokens. A
         row that starts like a kept row (see ``keep``) takes that row's cache for the tokens they
         share: ``[shared prefix][padding][kept tokens][padding][the rest]``, and only the rest runs.
+        On CPU the prefix's keys and values are ``inputs["prefix"]`` (one row, per layer) and the
+        cache holds the columns after it; elsewhere the cache starts with a copy of it per row.
         """
         inputs, length, _ = self._prepare(conversations)
         return inputs, length
