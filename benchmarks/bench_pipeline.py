@@ -156,6 +156,12 @@ class Counting:
         self.batch_size = inner.batch_size
         self.calls = self.items = 0
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else the pipeline asks of the model (the writer's keep and forget, which let a
+        # retry start from its first prompt's kept cache) goes to the model itself, so the run is
+        # the one ``alttext fix`` makes.
+        return getattr(self.inner, name)
+
     def caption(self, images: Any, prompt: str | None = None) -> list[str]:
         self.calls += 1
         self.items += len(images)
