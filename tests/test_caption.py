@@ -9,7 +9,14 @@ pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from alttext.pipeline.caption import Captioner, ModelLoadError, pick_device, precision_dtype, use_fused_vision_attention  # noqa: E402
+from alttext.pipeline.caption import (  # noqa: E402
+    Captioner,
+    ModelLoadError,
+    pack_linear_layers,
+    pick_device,
+    precision_dtype,
+    use_fused_vision_attention,
+)
 from tests.models import BLIP_VOCAB, tiny_blip  # noqa: E402
 
 
@@ -165,6 +172,105 @@ def test_fused_vision_attention_is_blips_own_arithmetic(blip: str) -> None:
             assert weights is None and fused.shape == own.shape
             torch.testing.assert_close(fused, own, rtol=1e-5, atol=1e-6)
     assert use_fused_vision_attention(torch.nn.Linear(2, 2)) == 0  # nothing of BLIP's shape: nothing changes
+
+
+def _packable() -> bool:
+    from alttext.pipeline.caption import _packing_works
+
+    return _packing_works()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_packed_linear_layers_give_the_plain_product(dtype: str) -> None:
+    import copy
+
+    import torch
+
+    if not _packable() or (dtype == "bfloat16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        pytest.skip("this torch packs no linear layers of this dtype")
+    torch.manual_seed(0)
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = torch.nn.Embedding(10, 16)
+            self.body = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 16, bias=False))
+            self.head = torch.nn.Linear(16, 10, bias=False)
+            self.head.weight = self.embed.weight  # tied, as a language model's output layer often is
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.head(self.body(self.embed(ids)))
+
+    model = Model().to(getattr(torch, dtype)).eval()
+    with torch.no_grad():
+        model.body[0].bias.uniform_(-1, 1)  # a bias the packed layer must still add
+    plain = copy.deepcopy(model)
+    assert pack_linear_layers(model) == 2  # the tied output layer keeps its weight
+    assert model.body[0].weight is None and model.body[2].weight is None
+    assert model.head.weight is model.embed.weight and "forward" not in vars(model.head)
+    ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    with torch.inference_mode():
+        torch.testing.assert_close(model(ids), plain(ids), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model.body[0](torch.randn(0, 16, dtype=model.embed.weight.dtype)).shape, torch.Size([0, 32]))
+    assert pack_linear_layers(torch.nn.Embedding(4, 4)) == 0
+
+
+def test_the_captioner_loads_with_packed_linear_layers(blip: str) -> None:
+    import torch
+
+    if not _packable():
+        pytest.skip("this torch packs no linear layers")
+    captioner = Captioner(blip, device="cpu")
+    captioner.load()
+    layers = [m for m in captioner._model.modules() if type(m) is torch.nn.Linear]
+    packed = [m for m in layers if m.weight is None]
+    assert packed and all(hasattr(m, "packed_weight") for m in packed)
+    tied = captioner._model.text_decoder.get_output_embeddings()
+    assert all(m.weight is None or m is tied for m in layers)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux only")
+def test_a_released_weight_leaves_memory_only_where_it_was_mapped_from_a_file(tmp_path: os.PathLike[str]) -> None:
+    import ctypes
+    import mmap
+
+    import torch
+
+    from alttext.pipeline.caption import _drop_pages, _file_mappings
+
+    page = mmap.PAGESIZE
+    path = os.path.join(tmp_path, "weights.bin")
+    with open(path, "wb") as f:
+        f.write(b"x" * (64 * page))
+
+    def resident_kb(address: int) -> int:
+        with open("/proc/self/smaps", encoding="ascii", errors="replace") as f:
+            inside = False
+            for line in f:
+                head = line.split()[0]
+                if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                    start, end = (int(x, 16) for x in head.split("-"))
+                    inside = start <= address < end
+                elif inside and line.startswith("Rss:"):
+                    return int(line.split()[1])
+        raise AssertionError("mapping not found")
+
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    try:
+        view = ctypes.c_char.from_buffer(mapped)
+        address = ctypes.addressof(view)
+        assert sum(mapped[k] for k in range(0, len(mapped), page)) == ord("x") * 64  # every page read
+        assert resident_kb(address) >= 64 * page // 1024
+        _drop_pages(address + 100, 64 * page - 200, _file_mappings())  # a weight not aligned to pages
+        assert resident_kb(address) <= 2 * page // 1024  # the two pages shared with the bytes around stay
+        assert mapped[:] == b"x" * (64 * page)  # anything read again comes back from the file
+        del view
+    finally:
+        mapped.close()
+    tensor = torch.arange(64 * page // 8, dtype=torch.int64)  # anonymous memory: never dropped
+    _drop_pages(tensor.data_ptr(), tensor.nbytes, _file_mappings())
+    assert torch.equal(tensor, torch.arange(64 * page // 8, dtype=torch.int64))
 
 
 def test_both_captions_read_one_computation_of_the_cross_attention(blip: str) -> None:

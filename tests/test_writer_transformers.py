@@ -356,3 +356,19 @@ def test_int8_writer_quantizes_its_linear_layers(qwen: str) -> None:
     assert not any(isinstance(m, torch.nn.Linear) for m in writer._model.modules())
     # The same seeds give the same answers on a rerun.
     assert writer.write(_conversations(), [1, 2, 3]) == answers
+
+
+def test_the_writer_loads_with_packed_linear_layers_but_its_tied_output(qwen: str) -> None:
+    import torch
+
+    from alttext.pipeline.caption import _packing_works
+
+    if not _packing_works():
+        pytest.skip("this torch packs no linear layers")
+    writer = TransformersWriter(qwen, device="cpu", max_new_tokens=6)
+    writer.load()
+    model = writer._model
+    layers = [m for m in model.modules() if type(m) is torch.nn.Linear]
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight  # still tied
+    assert [m for m in layers if m.weight is not None] == [model.get_output_embeddings()]
+    assert all(hasattr(m, "packed_weight") for m in layers if m.weight is None)
