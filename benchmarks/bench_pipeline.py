@@ -18,9 +18,10 @@ picture used on several pages, in the same place). Compared, with the models loa
 
 1. naive: the seed-style loop, one caption call and one writer ``generate()`` call per image, one
    at a time, no batching, no dedupe, no cache, on the models as loaded for alttext's default
-   settings (BLIP in fp32, the writer in bf16 with alttext's attention for one new token). Its
-   cost per image does not depend on which image it is, so it is timed on the first
-   ``--naive-images`` (8 by default) to keep the run short;
+   settings (BLIP in fp32, the writer in bf16 with alttext's attention for one new token, both
+   with their linear layers packed for oneDNN on CPU). Its cost per image does not depend on
+   which image it is, so it is timed on the first ``--naive-images`` (8 by default) to keep the
+   run short;
 2. alttext, cold cache: ``describe()`` as ``alttext fix`` runs it (batches, dedupe, the shared
    prompt prefix run once and reused by the next batches, a preallocated cache per batch, the
    second caption and the retry where its checks ask, the retry starting from its first
