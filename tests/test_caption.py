@@ -205,12 +205,16 @@ def test_packed_linear_layers_give_the_plain_product(dtype: str) -> None:
     with torch.no_grad():
         model.body[0].bias.uniform_(-1, 1)  # a bias the packed layer must still add
     plain = copy.deepcopy(model)
+    also_tied = copy.deepcopy(model)
     assert pack_linear_layers(model) == 2  # the tied output layer keeps its weight
     assert model.body[0].weight is None and model.body[2].weight is None
     assert model.head.weight is model.embed.weight and "forward" not in vars(model.head)
+    assert pack_linear_layers(also_tied, tied=True) == 3  # and with tied, gets a packed copy too
+    assert also_tied.head.weight is also_tied.embed.weight and hasattr(also_tied.head, "packed_weight")
     ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
     with torch.inference_mode():
         torch.testing.assert_close(model(ids), plain(ids), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(also_tied(ids), plain(ids), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(model.body[0](torch.randn(0, 16, dtype=model.embed.weight.dtype)).shape, torch.Size([0, 32]))
     assert pack_linear_layers(torch.nn.Embedding(4, 4)) == 0
 
@@ -226,7 +230,8 @@ def test_the_captioner_loads_with_packed_linear_layers(blip: str) -> None:
     packed = [m for m in layers if m.weight is None]
     assert packed and all(hasattr(m, "packed_weight") for m in packed)
     tied = captioner._model.text_decoder.get_output_embeddings()
-    assert all(m.weight is None or m is tied for m in layers)
+    assert all(m.weight is None or m is tied for m in layers)  # released, but the tied output layer's
+    assert tied.weight is captioner._model.text_decoder.get_input_embeddings().weight and hasattr(tied, "packed_weight")
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux only")
