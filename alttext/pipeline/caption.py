@@ -223,12 +223,12 @@ def _packing_works() -> bool:
         import torch
 
         try:
-            with torch.inference_mode():
-                layer = torch.nn.Linear(16, 8)
-                x = torch.randn(3, 16)
-                packed = torch.ops.mkldnn._reorder_linear_weight(layer.weight)
-                out = torch.ops.mkldnn._linear_pointwise(x, packed, layer.bias, "none", [], "")
-                _PACKING.append(bool(torch.allclose(out, layer(x), atol=1e-5)))
+            with torch.inference_mode():  # fixed numbers: the random generator's state stays as it was
+                weight, bias = torch.linspace(-1, 1, 128).reshape(8, 16), torch.linspace(0, 1, 8)
+                x = torch.linspace(-2, 2, 48).reshape(3, 16)
+                packed = torch.ops.mkldnn._reorder_linear_weight(weight)
+                out = torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+                _PACKING.append(bool(torch.allclose(out, torch.nn.functional.linear(x, weight, bias), atol=1e-5)))
         except (AttributeError, RuntimeError, NotImplementedError):
             _PACKING.append(False)
     return _PACKING[0]
