@@ -294,3 +294,16 @@ def test_both_captions_read_one_computation_of_the_cross_attention(blip: str) ->
     finally:
         for hook in hooks:
             hook.remove()
+
+
+def test_checking_for_packed_layers_leaves_the_random_generator_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from alttext.pipeline import caption
+
+    monkeypatch.setattr(caption, "_PACKING", [])  # checked again
+    torch.manual_seed(7)
+    expected = torch.rand(4)
+    torch.manual_seed(7)
+    caption._packing_works()
+    assert caption._PACKING and torch.equal(torch.rand(4), expected)
