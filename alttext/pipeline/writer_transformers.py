@@ -10,8 +10,8 @@ cache holding that prefix, padding, and its own tokens, so every row generates f
 token and no token copies the whole cache. On CPU, where alttext's own attention runs, the prefix
 is not copied into each row: it stays one row outside the batch's cache, read once per step for
 all rows (``prefix_attention``). On CPU the linear layers' weights are packed once for oneDNN
-(``caption.pack_linear_layers``): the same bf16 or fp32 arithmetic in about half the time per
-decode step. On CPU, ``quantize="int8"`` replaces the linear
+(``caption.pack_linear_layers``): the same bf16 or fp32 arithmetic, and a decode step's linear
+products (a few rows each) take about half the time. On CPU, ``quantize="int8"`` replaces the linear
 layers with dynamically quantized int8 ones (an option: on this project's bf16 CPU its writing
 was faster than bf16's in the pipeline benchmark, but the process needed almost twice the
 memory, and its effect on the wording could not be measured). Sampling uses the settings Qwen3
