@@ -158,8 +158,15 @@ def _close(a: object, b: object) -> bool:
     return torch.allclose(a, b, atol=1e-4)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("room", [None, 1], ids=["default room", "grows every token"])
 @pytest.mark.parametrize("separate", [True, False], ids=["separate prefix", "prefix in each row"])
-def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str, separate: bool) -> None:
+def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str, separate: bool, room: int | None,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from alttext.pipeline import writer_transformers
+
+    if room is not None:  # an answer longer than the room preallocated for it: the cache grows
+        monkeypatch.setattr(writer_transformers, "ANSWER_ROOM", room)
+    answer = min(256, room or 64)  # the columns preallocated for the answer
     writer = _fp32_writer(qwen, separate)
     conversations = _conversations()
     inputs, length = writer.prepare(conversations)
@@ -170,14 +177,18 @@ def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str, separate: bool
     assert _run_already(inputs) == shared and inputs["input_ids"].shape == (3, length)
     if separate:  # one row of it, for all; the batch's cache starts after it
         assert inputs["prefix"][0][0].shape[0] == 1 and inputs["cache"].get_seq_length() == 0
-        assert inputs["cache"].layers[0].max_cache_len == length - shared + writer.max_new_tokens
+        assert inputs["cache"].layers[0].max_cache_len == length - shared + answer
     else:  # a copy in each row's cache
-        assert "prefix" not in inputs and inputs["cache"].layers[0].max_cache_len == length + writer.max_new_tokens
+        assert "prefix" not in inputs and inputs["cache"].layers[0].max_cache_len == length + answer
     # Each row: the shared tokens, padding (masked), then its own tokens.
     for row, ids, mask in zip(rows, inputs["input_ids"].tolist(), inputs["attention_mask"].tolist()):
         assert [t for t, m in zip(ids, mask) if m] == row
         assert mask[:shared] == [1] * shared and sorted(mask[shared:]) == mask[shared:]
     _assert_same_as_plain_padding(writer, conversations, inputs, length)
+    cache = inputs["cache"].layers[0]
+    # Grown for the 4 tokens drawn: the last one drawn is not run, so 3 are written.
+    assert cache.max_cache_len == (length - shared if separate else length) + (answer if room is None else 3)
+    assert cache.keys.shape[2] == cache.values.shape[2] == cache.max_cache_len
 
 
 def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
@@ -202,8 +213,14 @@ def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
     assert writer.prefix_tokens_run < sum(len(shared_of(b)) for b in batches)
 
 
+@pytest.mark.parametrize("room", [None, 1], ids=["default room", "grows every token"])
 @pytest.mark.parametrize("separate", [True, False], ids=["separate prefix", "prefix in each row"])
-def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str, separate: bool) -> None:
+def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str, separate: bool, room: int | None,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from alttext.pipeline import writer_transformers
+
+    if room is not None:  # rows kept from a cache that grew, and a retry that grows its own
+        monkeypatch.setattr(writer_transformers, "ANSWER_ROOM", room)
     writer = _fp32_writer(qwen, separate, batch_size=3, max_new_tokens=4)
     captions = ["a dog on grass", "a red door in a white wall with a brass handle on the left side", "a cat"]
     first = [build_messages(Facts(c), Context(heading="Garden"), "en") for c in captions]

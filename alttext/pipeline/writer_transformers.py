@@ -6,8 +6,9 @@ the model once, and their key/value cache is kept: the next batch, and the retry
 shared tokens that differ. The caller may also keep the cache of a batch's rows (``keep``): a
 retry, whose prompt is the first one with the broken rules added near the end, then runs only
 what follows the part it shares with it. Each row then generates from a preallocated (static)
-cache holding that prefix, padding, and its own tokens, so every row generates from its own last
-token and no token copies the whole cache. On CPU, where alttext's own attention runs, the prefix
+cache holding that prefix, padding, its own tokens and room for a typical answer (``ANSWER_ROOM``;
+it grows when an answer needs more), so every row generates from its own last token and no token
+copies the whole cache. On CPU, where alttext's own attention runs, the prefix
 is not copied into each row: it stays one row outside the batch's cache, read once per step for
 all rows (``prefix_attention``). On CPU the linear layers' weights are packed once for oneDNN
 (``caption.pack_linear_layers``): the same bf16 or fp32 arithmetic, and a decode step's linear
@@ -102,6 +103,7 @@ class TransformersWriter:
         self.prefix_tokens_run = 0  # prefix tokens the model actually ran (the rest were reused)
         self._last: _Batch | None = None  # the last batch written, until keep() or the next batch
         self._kept: list[_Kept] = []  # rows kept for a retry
+        self._growable: bool | None = None  # whether the model's preallocated cache can grow (see _room)
 
     def load(self) -> None:
         if self._model is not None:
@@ -172,7 +174,7 @@ class TransformersWriter:
         shared = self.shared_prefix(rows)
         if shared < 2:
             inputs = dict(self.encode(conversations))
-            inputs["cache"] = self._preallocated(None, len(rows), inputs["input_ids"].shape[1] + self.max_new_tokens)
+            inputs["cache"] = self._preallocated(None, len(rows), inputs["input_ids"].shape[1] + self._room())
             return inputs, inputs["input_ids"].shape[1], _Batch(rows, inputs["attention_mask"], inputs["cache"], 0)
         taken = [self._take_kept(row, shared) for row in rows]
         reused = [t.keys[0].shape[1] if t is not None else 0 for t in taken]
@@ -189,12 +191,22 @@ class TransformersWriter:
         start = min(shared, _common(rows[0], self.tokenizer(self.prompt_text(instructions), add_special_tokens=False)["input_ids"]))
         kept = taken if width else None
         if not self._separate_prefix():
-            cache = self._preallocated(prefix, len(rows), ids.shape[1] + self.max_new_tokens, kept)
+            cache = self._preallocated(prefix, len(rows), ids.shape[1] + self._room(), kept)
             return {"input_ids": ids, "attention_mask": mask, "cache": cache}, ids.shape[1], _Batch(rows, mask, cache, start)
-        cache = self._preallocated(None, len(rows), ids.shape[1] - shared + self.max_new_tokens, kept)
+        cache = self._preallocated(None, len(rows), ids.shape[1] - shared + self._room(), kept)
         layers = [(layer.keys, layer.values) for layer in prefix.layers]
         inputs = {"input_ids": ids, "attention_mask": mask, "cache": cache, "prefix": layers}
         return inputs, ids.shape[1], _Batch(rows, mask, cache, start, shared, layers)
+
+    def _room(self) -> int:
+        """Columns to preallocate for each row's answer: ``ANSWER_ROOM`` (the cache grows when an
+        answer needs more, see ``_make_room``), or all of ``max_new_tokens`` where the model's
+        cache has layers of another kind (a sliding window), which do not grow."""
+        from transformers.cache_utils import StaticCache, StaticLayer
+
+        if self._growable is None:
+            self._growable = all(type(layer) is StaticLayer for layer in StaticCache(config=self._model.config, max_cache_len=1).layers)
+        return min(self.max_new_tokens, ANSWER_ROOM) if self._growable else self.max_new_tokens
 
     def _separate_prefix(self) -> bool:
         """Whether the shared prefix stays one row of its own, outside the batch's cache: with
@@ -320,7 +332,7 @@ class TransformersWriter:
 
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
         rows = ids.shape[0]
-        cache = inputs["cache"] if "cache" in inputs else self._preallocated(None, rows, prompt_length + self.max_new_tokens)
+        cache = inputs["cache"] if "cache" in inputs else self._preallocated(None, rows, prompt_length + self._room())
         prefix = inputs.get("prefix")  # a separate prefix: the cache holds the columns after it
         shared = prefix[0][0].shape[2] if prefix is not None else 0
         extra = {"alttext_prefix": prefix} if prefix is not None else {}
@@ -333,6 +345,7 @@ class TransformersWriter:
         finished = torch.zeros(rows, dtype=torch.bool, device=self.device)
         tokens = []
         for _ in range(self.max_new_tokens):
+            _make_room(cache, step.shape[1])
             logits = self._model(input_ids=step, attention_mask=mask[:, shared:], position_ids=step_positions, cache=cache,
                                  use_cache=True, logits_to_keep=1, **extra).logits[:, -1]
             token = sample(logits, self.temperature, self.top_k, self.top_p).masked_fill(finished, self.tokenizer.pad_token_id)
@@ -348,6 +361,29 @@ class TransformersWriter:
         for row in torch.stack(tokens, dim=1).tolist():
             answers.append(row[: next((k for k, t in enumerate(row) if t in stop), len(row))])
         return answers
+
+
+# Columns preallocated for each row's answer. An alt text of the default length is about 30 to 40
+# tokens; ``max_new_tokens`` (256) only bounds a runaway answer. Every decode step reads every
+# column of the cache, written or not, so a cache sized for 256 would read hundreds of empty
+# columns per row and step, and hold them in memory; an answer that needs more grows it.
+ANSWER_ROOM = 64
+
+
+def _make_room(cache: Any, tokens: int) -> None:
+    """Grow each layer of a preallocated cache in place, by ``ANSWER_ROOM`` columns, when the next
+    ``tokens`` would not fit: new key and value buffers, the old ones copied in (rare: only for an
+    answer longer than the room), the same object for everyone who holds it."""
+    for layer in cache.layers:
+        if not getattr(layer, "is_initialized", False) or int(layer.cumulative_length) + tokens <= layer.max_cache_len:
+            continue
+        for name in ("keys", "values"):
+            old = getattr(layer, name)
+            rows, heads, length, dim = old.shape
+            grown = old.new_zeros(rows, heads, length + ANSWER_ROOM, dim)
+            grown[:, :, :length] = old
+            setattr(layer, name, grown)
+        layer.max_cache_len += ANSWER_ROOM
 
 
 DECODE_ATTENTION = "alttext_decode"
