@@ -373,10 +373,14 @@ ANSWER_ROOM = 64
 def _make_room(cache: Any, tokens: int) -> None:
     """Grow each layer of a preallocated cache in place, by ``ANSWER_ROOM`` columns, when the next
     ``tokens`` would not fit: new key and value buffers, the old ones copied in (rare: only for an
-    answer longer than the room), the same object for everyone who holds it."""
-    for layer in cache.layers:
-        if not getattr(layer, "is_initialized", False) or int(layer.cumulative_length) + tokens <= layer.max_cache_len:
-            continue
+    answer longer than the room), the same object for everyone who holds it. Only plain static
+    layers grow, as ``_room`` counts on; they all hold the same columns, so the first is checked."""
+    from transformers.cache_utils import StaticLayer
+
+    layers = [layer for layer in cache.layers if type(layer) is StaticLayer and layer.is_initialized]
+    if not layers or int(layers[0].cumulative_length) + tokens <= layers[0].max_cache_len:
+        return
+    for layer in layers:
         for name in ("keys", "values"):
             old = getattr(layer, name)
             rows, heads, length, dim = old.shape
