@@ -215,7 +215,7 @@ def test_packed_linear_layers_give_the_plain_product(dtype: str) -> None:
     with torch.inference_mode():
         torch.testing.assert_close(model(ids), plain(ids), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(also_tied(ids), plain(ids), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(model.body[0](torch.randn(0, 16, dtype=model.embed.weight.dtype)).shape, torch.Size([0, 32]))
+        assert model.body[0](torch.randn(0, 16, dtype=model.embed.weight.dtype)).shape == (0, 32)  # an empty batch
     assert pack_linear_layers(torch.nn.Embedding(4, 4)) == 0
 
 
