@@ -263,6 +263,53 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str, s
     assert writer._kept == [] and writer._last is None
 
 
+def test_a_row_that_only_starts_like_a_kept_row_leaves_it_to_its_retry(qwen: str) -> None:
+    writer = _fp32_writer(qwen, batch_size=2, max_new_tokens=2)
+    caption = "a dog on the grass of a garden next to a wooden fence"
+    first = [build_messages(Facts(c), Context(heading="Garden"), "en") for c in (caption, "a red door")]
+    writer.write(first, [1, 2])
+    writer.keep([0])
+    # Another picture whose caption starts the same way, written before the retry: it runs whole,
+    # and the kept row waits for its own retry.
+    other = build_messages(Facts("a dog on a sofa"), Context(heading="Garden"), "en")
+    fresh = [other, first[1]]
+    tokens = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in fresh]
+    inputs, _ = writer.prepare(fresh)
+    assert len(writer._kept) == 1 and _run_already(inputs) == writer.shared_prefix(tokens)
+    # In one batch with the retry, ahead of it: the retry takes its own first prompt's cache.
+    retry = build_messages(Facts(caption), Context(heading="Garden"), "en", feedback=("subjective: beautiful",))
+    batch = [other, retry]
+    tokens = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in batch]
+    kept = writer._kept[0].tokens
+    common = next(k for k, (a, b) in enumerate(zip(tokens[1], kept)) if a != b)
+    assert writer.tokenizer.decode(tokens[1][:common]).endswith("- Nearest heading: Garden\n\n")  # all but the feedback and after
+    inputs, length = writer.prepare(batch)
+    assert writer._kept == [] and _run_already(inputs) == common
+    _assert_same_as_plain_padding(writer, batch, inputs, length)
+
+
+def test_each_kept_row_goes_to_the_row_that_shares_the_most_of_it() -> None:
+    import torch
+
+    from alttext.pipeline.writer_transformers import _Kept
+
+    def kept(tokens: list[int], start: int = 2) -> _Kept:
+        columns = torch.arange(start, len(tokens)).reshape(1, -1, 1)  # each column holds its token's index
+        return _Kept(tokens, start, [columns], [columns + 100])
+
+    writer = TransformersWriter("unused")
+    own = list(range(10))
+    writer._kept = [kept(own)]
+    # Shares 4 tokens (2 of its 8 own), 7 (5 of 8) and 8 (6 of 8), after 3 the batch shares.
+    rows = [own[:4] + [99, 98], own[:7] + [97, 96], own[:8] + [95, 94]]
+    taken = writer._take_kept(rows, 3)
+    assert taken[0] is None and taken[1] is None and writer._kept == []
+    assert taken[2] is not None and taken[2].tokens == own[:8] and taken[2].start == 3
+    assert taken[2].keys[0].flatten().tolist() == [3, 4, 5, 6, 7] and taken[2].values[0].flatten().tolist() == [103, 104, 105, 106, 107]
+    writer._kept = [kept(own)]
+    assert writer._take_kept(rows[:1], 3) == [None] and len(writer._kept) == 1  # less than half: still kept
+
+
 def test_the_decode_loop_is_generate(qwen: str) -> None:
     """Drawing the most likely token, the loop gives generate()'s greedy tokens and logits, with
     and without a shared prefix, up to the end-of-text token."""

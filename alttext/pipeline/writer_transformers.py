@@ -176,7 +176,7 @@ class TransformersWriter:
             inputs = dict(self.encode(conversations))
             inputs["cache"] = self._preallocated(None, len(rows), inputs["input_ids"].shape[1] + self._room())
             return inputs, inputs["input_ids"].shape[1], _Batch(rows, inputs["attention_mask"], inputs["cache"], 0)
-        taken = [self._take_kept(row, shared) for row in rows]
+        taken = self._take_kept(rows, shared)
         reused = [t.keys[0].shape[1] if t is not None else 0 for t in taken]
         width = max(reused)
         rest = [row[shared + n :] for row, n in zip(rows, reused)]
@@ -269,21 +269,29 @@ class TransformersWriter:
         self._last = None
         self._kept.clear()
 
-    def _take_kept(self, row: list[int], shared: int) -> _Kept | None:
-        """The kept row that shares the most of ``row``'s own tokens (at least one, leaving ``row``
-        one to run), cut to the tokens they share, and no longer kept; or None."""
-        best, best_common = None, shared
-        for entry in self._kept:
-            if entry.start > shared:
-                continue
-            common = _common(row[:-1], entry.tokens)
-            if common > best_common:
-                best, best_common = entry, common
-        if best is None:
-            return None
-        self._kept.remove(best)
-        cut = slice(shared - best.start, best_common - best.start)
-        return _Kept(row[:best_common], shared, [k[:, cut] for k in best.keys], [v[:, cut] for v in best.values])
+    def _take_kept(self, rows: Sequence[list[int]], shared: int) -> list[_Kept | None]:
+        """For each row, the kept row that shares the most of its own tokens, cut to the tokens they
+        share, and no longer kept; or None. A row takes a kept row only where it shares more than
+        half of that row's own tokens (a retry shares all but the last lines of its first prompt),
+        leaving itself one to run, and the longest matches go first: a row that only starts like a
+        kept one (another picture, whose caption starts the same way) leaves it to its own retry."""
+        matches = []  # (tokens shared, row, kept row), the longest first
+        for r, row in enumerate(rows):
+            for e, entry in enumerate(self._kept):
+                common = _common(row[:-1], entry.tokens)
+                if entry.start <= shared < common and 2 * (common - entry.start) > len(entry.tokens) - entry.start:
+                    matches.append((common, r, e))
+        matches.sort(key=lambda match: -match[0])
+        taken: list[_Kept | None] = [None] * len(rows)
+        used: set[int] = set()
+        for common, r, e in matches:
+            if taken[r] is None and e not in used:
+                used.add(e)
+                entry = self._kept[e]
+                cut = slice(shared - entry.start, common - entry.start)
+                taken[r] = _Kept(rows[r][:common], shared, [k[:, cut] for k in entry.keys], [v[:, cut] for v in entry.values])
+        self._kept = [entry for e, entry in enumerate(self._kept) if e not in used]
+        return taken
 
     def prefix_cache(self, tokens: list[int]) -> Any:
         """The KV cache of ``tokens`` for one row, kept as the last prefix. The part it shares with
