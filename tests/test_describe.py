@@ -189,6 +189,22 @@ def test_none_backend_is_the_cleaned_caption() -> None:
     assert (d.text, d.writer_model, d.backend) == ("A meadow under a blue sky with a yellow sun.", "", "none")
 
 
+def test_a_batch_holds_one_language_so_its_rows_share_the_instructions() -> None:
+    english = "A green meadow lies under a blue sky, with a yellow sun high up in it."
+    chinese = "一片绿色的草地在蓝色的天空下面。天空的右上方有一个黄色的太阳，周围没有云。"
+    writer = KeepingWriter(2, [english, english], [chinese, chinese])
+    settings = dataclasses.replace(SETTINGS, language="auto")
+    contexts = [Context(heading=f"Part {k}") for k in range(4)]  # one picture on four pages: four answers
+    results = describe([MEADOW] * 4, contexts, settings, page_languages=["en", "zh-CN", "en", "zh-CN"],
+                       captioner=ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"]), writer=writer)
+    assert [d.language for d in results] == ["en", "zh", "en", "zh"]
+    assert [d.text for d in results] == [english, chinese, english, chinese] and not any(d.needs_review for d in results)
+    systems = [{c[0]["content"] for c in batch} for batch in writer.seen]
+    assert [len(s) for s in systems] == [1, 1] and systems[0] != systems[1]
+    headings = [[c[1]["content"].split("\n- ")[1].split("\n")[0] for c in batch] for batch in writer.seen]
+    assert headings == [["Nearest heading: Part 0", "Nearest heading: Part 2"], ["最近的标题：Part 1", "最近的标题：Part 3"]]
+
+
 def test_language_auto_follows_the_page() -> None:
     captioner = ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"])
     answer = "一片绿色的草地在蓝色的天空下面。天空的右上方有一个黄色的太阳，周围没有云。"

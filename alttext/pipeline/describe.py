@@ -381,7 +381,9 @@ def _write(
     def conversation(i: int, feedback: tuple[str, ...] = ()) -> list[dict[str, str]]:
         return build_messages(facts[i], contexts[i], languages[i], settings.length or None, feedback)
 
-    order = [i for i, _ in todo]
+    # Batched by language, in page order within each: a batch's rows then share the whole of
+    # their instructions (the system message), which the writer runs once for all of them.
+    order = sorted((i for i, _ in todo), key=lambda i: languages[i])
     # The evidence an answer may draw on: the captions and what the page says around the image.
     texts = {i: [facts[i].caption, *facts[i].details, *(v for _, v in contexts[i].items())] for i in order}
     found = {i: grounding.evidence(texts[i]) for i in order}
