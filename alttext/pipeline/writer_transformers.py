@@ -275,7 +275,7 @@ class TransformersWriter:
         half of that row's own tokens (a retry shares all but the last lines of its first prompt),
         leaving itself one to run, and the longest matches go first: a row that only starts like a
         kept one (another picture, whose caption starts the same way) leaves it to its own retry."""
-        matches = []  # (tokens shared, row, kept row), the longest first
+        matches = []  # (tokens shared, row, kept row)
         for r, row in enumerate(rows):
             for e, entry in enumerate(self._kept):
                 common = _common(row[:-1], entry.tokens)
