@@ -1,0 +1,58 @@
+"""How the cost of a linear layer's product grows with the rows it multiplies, on this machine.
+
+A decode step multiplies each weight matrix by one row per answer in the batch. While reading the
+weights is what limits it, more rows cost almost nothing more: that is what batching buys. Past
+some number of rows the arithmetic limits it instead, and each row costs about as much as it
+would alone. This prints, for a stack of Qwen3-0.6B-sized MLP layers (1024 -> 3072, packed for
+oneDNN as alttext packs them on CPU), the weight bytes read per second and the time per row, in
+bf16 (the writer) and fp32 (BLIP), for 1 to 32 rows: on this project's 2-core machine the time
+per row falls about ninefold from 1 row to 8, and by about a third more from 8 to 16, which is
+why batches above the default 8 gain little there.
+
+    python benchmarks/bench_rows.py [--layers N] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+ROWS = (1, 2, 4, 8, 12, 16, 24, 32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from alttext.pipeline.caption import pack_linear_layers, use_cpu_threads
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", type=int, default=40, help="layers in the stack (40: about 250 MB in bf16, far beyond the caches)")
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args(argv)
+    use_cpu_threads()
+    print(f"{args.layers} linear layers 1024 -> 3072, packed; {torch.get_num_threads()} threads")
+    print(f"{'dtype':<10}{'rows':>6}{'GB/s read':>11}{'ms per row':>12}")
+    for dtype in (torch.bfloat16, torch.float32):
+        torch.manual_seed(0)
+        stack = torch.nn.Sequential(*[torch.nn.Linear(1024, 3072, bias=False) for _ in range(args.layers)]).to(dtype).eval()
+        size = sum(layer.weight.numel() * layer.weight.element_size() for layer in stack)
+        pack_linear_layers(stack)
+        with torch.inference_mode():
+            for rows in ROWS:
+                x = torch.randn(rows, 1024, dtype=dtype)
+                for _ in range(2):
+                    [layer(x) for layer in stack]
+                started = time.perf_counter()
+                for _ in range(args.repeat):
+                    [layer(x) for layer in stack]
+                seconds = (time.perf_counter() - started) / args.repeat
+                print(f"{str(dtype).split('.')[-1]:<10}{rows:>6}{size / seconds / 1e9:>11.1f}{seconds / rows * 1e3:>12.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
