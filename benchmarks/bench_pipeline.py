@@ -25,8 +25,8 @@ picture used on several pages, in the same place). Compared, with the models loa
    the machine's speed drifts during a run, and this keeps the drift out of the ratio;
 2. alttext, cold cache: ``describe()`` as ``alttext fix`` runs it (batches, dedupe, the shared
    prompt prefix run once and reused by the next batches, a preallocated cache per batch, the
-   second caption and the retry where its checks ask, the retry starting from its first
-   prompt's kept cache);
+   second caption (decoded with the first) and the retry where its checks ask, the retry
+   starting from its first prompt's kept cache);
 3. alttext, warm cache: the same call again, every description read from the cache;
 4. with ``--options`` (on by default; ``--no-options`` skips them), the cold run again with each
    speed option that is off by default: the writer quantized to int8 (``quantize = "int8"``), and

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 
@@ -16,6 +17,7 @@ from alttext.pipeline.caption import (  # noqa: E402
     pick_device,
     precision_dtype,
     use_fused_vision_attention,
+    use_grouped_cross_attention,
 )
 from tests.models import BLIP_VOCAB, tiny_blip  # noqa: E402
 
@@ -150,7 +152,7 @@ def test_the_second_caption_only_where_wanted(blip: str) -> None:
         return k != 1
 
     pairs = captioner.caption_pair(images, "a picture of", wanted=wanted)
-    assert asked == [(k, plain) for k, (plain, _) in enumerate(both)]  # every image, with its own plain caption
+    assert sorted(asked) == [(k, plain) for k, (plain, _) in enumerate(both)]  # every image once, with its own plain caption
     assert [p[0] for p in pairs] == [b[0] for b in both]
     assert pairs[1][1] is None and (pairs[0][1], pairs[2][1]) == (both[0][1], both[2][1])
 
@@ -294,6 +296,76 @@ def test_both_captions_read_one_computation_of_the_cross_attention(blip: str) ->
     finally:
         for hook in hooks:
             hook.remove()
+
+
+def _decoder_calls(captioner: Captioner, call: Callable[[], object]) -> tuple[object, int]:
+    calls: list[int] = []
+    hook = captioner._model.text_decoder.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        return call(), len(calls)
+    finally:
+        hook.remove()
+
+
+def test_both_captions_are_decoded_together_one_decoder_pass_per_step(blip: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers.models.blip.modeling_blip_text import BlipTextSelfAttention
+
+    captioner = Captioner(blip, device="cpu", batch_size=3, max_new_tokens=6)
+    images = _images()
+    expected = list(zip(captioner.caption(images), captioner.caption(images, prompt="a picture of")))
+    own, per_row = BlipTextSelfAttention.forward, []
+
+    def counted(self: object, *args: object, **kwargs: object) -> object:
+        if kwargs.get("encoder_hidden_states") is not None:
+            per_row.append(1)  # cross-attention by BLIP's own code: keys and values read per row
+        return own(self, *args, **kwargs)
+
+    monkeypatch.setattr(BlipTextSelfAttention, "forward", counted)
+    pairs, calls = _decoder_calls(captioner, lambda: captioner.caption_pair(images, "a picture of"))
+    assert pairs == expected
+    assert calls == 6 and not per_row  # one batch, six steps, both captions in each (one after the other: twelve)
+    captioner._grouped = False  # a decoder whose cross-attention cannot be shared: each row computes its own
+    assert captioner.caption_pair(images, "a picture of") == expected and per_row
+
+
+def test_an_unwanted_second_caption_stops_when_the_first_ends(blip: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    captioner = Captioner(blip, device="cpu", batch_size=3, max_new_tokens=12)
+    captioner.load()
+    # The tiny model's plain caption says "red" at its third step, its second caption not in
+    # twelve: with "red" as the end token, the first ends early and the second runs on.
+    config = captioner._model.config.text_config
+    monkeypatch.setattr(config, "sep_token_id", captioner._processor.tokenizer.convert_tokens_to_ids("red"))
+    both, all_steps = _decoder_calls(captioner, lambda: captioner.caption_pair(_images(), "a picture of"))
+    assert all(plain.endswith(" red") and second for plain, second in both) and all_steps == 12
+    asked: list[tuple[int, str]] = []
+    pairs, steps = _decoder_calls(captioner, lambda: captioner.caption_pair(_images(), "a picture of", wanted=lambda k, text: bool(asked.append((k, text)))))
+    assert pairs == [(plain, None) for plain, _ in both] and sorted(asked) == [(k, plain) for k, (plain, _) in enumerate(both)]
+    assert steps < all_steps  # the second captions stopped with the first
+
+
+def test_grouped_cross_attention_is_blips_own_arithmetic(blip: str) -> None:
+    import torch
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+    from transformers.models.blip.modeling_blip_text import BlipTextSelfAttention
+
+    captioner = Captioner(blip, device="cpu")
+    captioner.load()
+    layers = [layer.crossattention.self for layer in captioner._model.text_decoder.bert.encoder.layer]
+    assert layers and all("forward" in vars(m) for m in layers)  # every cross-attention layer takes grouped rows
+    torch.manual_seed(0)
+    images, group, width = 3, 2, captioner._model.config.text_config.hidden_size
+    embeds = torch.randn(images, 5, captioner._model.config.vision_config.hidden_size)
+    hidden = torch.randn(group * images, 4, width)  # row j * images + k: image k's j-th caption
+    with torch.inference_mode():
+        once = captioner._cross_attention(embeds)
+        per_row = captioner._cross_attention(embeds.repeat(group, 1, 1))
+        for index, layer in enumerate(layers):
+            grouped, weights = layer(hidden, encoder_hidden_states=embeds, cache=EncoderDecoderCache(DynamicCache(), once))
+            own, _ = BlipTextSelfAttention.forward(layer, hidden, encoder_hidden_states=embeds.repeat(group, 1, 1),
+                                                   cache=EncoderDecoderCache(DynamicCache(), per_row))  # BLIP's own, a row per caption
+            assert weights is None and index == layer.layer_idx
+            torch.testing.assert_close(grouped, own, rtol=1e-5, atol=1e-6)
+    assert use_grouped_cross_attention(torch.nn.Linear(2, 2)) == 0  # nothing of BLIP's shape: nothing changes
 
 
 def test_checking_for_packed_layers_leaves_the_random_generator_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,6 +128,53 @@ def _fused_attention_forward(self: Any, hidden_states: Any, **kwargs: Any) -> tu
     return self.projection(out.transpose(1, 2).reshape(rows, length, width)), None
 
 
+def use_grouped_cross_attention(model: Any) -> int:
+    """Let the text decoder's cross-attention take several rows per image: the captions of one
+    image (plain, and continuing a prompt) then read its cached keys and values once per step for
+    all of them, instead of once per caption. Any other call keeps BLIP's own code. Returns how
+    many layers changed."""
+    import types
+
+    from transformers.models.blip.modeling_blip_text import BlipTextSelfAttention
+
+    changed = 0
+    for name, module in model.named_modules():
+        if name.endswith("crossattention.self") and type(module) is BlipTextSelfAttention and all(
+            hasattr(module, a) for a in ("query", "attention_head_size", "layer_idx")
+        ):
+            module.forward = types.MethodType(_grouped_cross_attention_forward, module)
+            changed += 1
+    return changed
+
+
+def _grouped_cross_attention_forward(self: Any, hidden_states: Any, attention_mask: Any = None, encoder_hidden_states: Any = None,
+                                     encoder_attention_mask: Any = None, cache: Any = None, **kwargs: Any) -> tuple[Any, Any]:
+    """BlipTextSelfAttention.forward where the cached keys and values hold one row per image and
+    the queries ``g`` rows per image, row ``j * images + k`` for image ``k``: BLIP's arithmetic
+    (scores over the square root of the head size, softmax, no dropout in eval mode), with each
+    image's keys and values read once for its ``g`` rows. No attention weights."""
+    import math
+
+    import torch
+    from transformers.cache_utils import EncoderDecoderCache
+
+    rows, length = hidden_states.shape[:2]
+    keys = values = None
+    if (isinstance(cache, EncoderDecoderCache) and encoder_hidden_states is not None and encoder_attention_mask is None
+            and cache.is_updated.get(self.layer_idx)):
+        layer = cache.cross_attention_cache.layers[self.layer_idx]
+        keys, values = layer.keys, layer.values
+    if keys is None or keys.shape[0] >= rows or rows % keys.shape[0]:
+        return type(self).forward(self, hidden_states, attention_mask=attention_mask, encoder_hidden_states=encoder_hidden_states,
+                                  encoder_attention_mask=encoder_attention_mask, cache=cache, **kwargs)
+    images, heads, _, size = keys.shape
+    group = rows // images
+    query = self.query(hidden_states).view(group, images, length, heads, size).permute(1, 3, 0, 2, 4).reshape(images, heads, group * length, size)
+    scores = torch.matmul(query, keys.transpose(-1, -2)) / math.sqrt(size)
+    context = torch.matmul(torch.softmax(scores, dim=-1), values)
+    return context.view(images, heads, group, length, size).permute(2, 0, 3, 1, 4).reshape(rows, length, heads * size), None
+
+
 def pack_linear_layers(model: Any, tied: bool = False) -> int:
     """On CPU, give each linear layer its weight reordered once into oneDNN's blocked layout, and
     the oneDNN kernel that reads it, in place of the plain row-major weight that the default
@@ -234,16 +281,6 @@ def _packing_works() -> bool:
     return _PACKING[0]
 
 
-def _rows_of(cache: Any, rows: list[int]) -> Any:
-    """A DynamicCache of these rows of ``cache``."""
-    from transformers.cache_utils import DynamicCache
-
-    out = DynamicCache()
-    for index, layer in enumerate(cache.layers):
-        out.update(layer.keys[rows], layer.values[rows], index)
-    return out
-
-
 class Captioner:
     def __init__(self, model: str = DEFAULT_CAPTIONER, device: str = "auto", batch_size: int = 8, max_new_tokens: int = 30,
                  precision: str = "auto") -> None:
@@ -254,6 +291,7 @@ class Captioner:
         self.max_new_tokens = max_new_tokens
         self._model: Any = None
         self._processor: Any = None
+        self._grouped = False  # the cross-attention takes several rows per image
         self.device = "cpu"
 
     def load(self) -> None:
@@ -271,6 +309,7 @@ class Captioner:
             raise model_load_error("captioner", self.model_id, "captioner", exc) from None
         self._model = model.to(self.device).eval()
         use_fused_vision_attention(self._model)
+        self._grouped = use_grouped_cross_attention(self._model) > 0
         if self.device == "cpu":
             use_cpu_threads()
             # The output layer too (tied to the word embedding, a 94 MB copy for BLIP base): at a
@@ -280,35 +319,28 @@ class Captioner:
     def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
         """One caption per image, in order. With ``prompt``, BLIP continues that text (a
         conditional caption) and the prompt is removed from the result."""
-        return [(pair[1] or "") if prompt else pair[0] for pair in self._captions(images, prompt, both=False)]
+        return [texts[0] or "" for texts in self._captions(images, [prompt])]
 
     def caption_pair(self, images: Sequence[Any], prompt: str,
                      wanted: Callable[[int, str], bool] | None = None) -> list[tuple[str, str | None]]:
         """(plain caption, caption continuing ``prompt``) per image. The vision encoder, most of
-        the cost, runs once for both. With ``wanted`` (the image's index and plain caption ->
-        whether the second is needed), the second is decoded only where it is, and is None elsewhere."""
-        return self._captions(images, prompt, both=True, wanted=wanted)
+        the cost, runs once for both, and both are decoded together. With ``wanted`` (the image's
+        index and plain caption -> whether the second is needed), the second is None where it is
+        not, and its decoding stops as soon as the plain caption ends."""
+        return [(plain or "", second) for plain, second in self._captions(images, [None, prompt], wanted)]
 
-    def _captions(self, images: Sequence[Any], prompt: str | None, both: bool,
-                  wanted: Callable[[int, str], bool] | None = None) -> list[tuple[str, str | None]]:
+    def _captions(self, images: Sequence[Any], prompts: Sequence[str | None],
+                  wanted: Callable[[int, str], bool] | None = None) -> list[tuple[str | None, ...]]:
         import torch
 
         self.load()
-        out: list[tuple[str, str | None]] = []
+        out: list[tuple[str | None, ...]] = []
         for start in range(0, len(images), self.batch_size):
             batch = list(images[start : start + self.batch_size])
             pixels = self._processor(images=batch, return_tensors="pt")["pixel_values"].to(self.device, self._model.dtype)
             with torch.inference_mode():
                 embeds = self._model.vision_model(pixel_values=pixels)[0]
-                cross = self._cross_attention(embeds)
-                plain = self._decode(embeds, None, cross) if both or not prompt else [""] * len(batch)
-                conditional: list[str | None] = [None] * len(batch)
-                rows = [k for k, text in enumerate(plain) if wanted is None or wanted(start + k, text)] if prompt else []
-                if cross is not None and len(rows) < len(batch):
-                    cross = _rows_of(cross, rows)
-                for k, text in zip(rows, self._decode(embeds[rows], prompt, cross) if rows else []):
-                    conditional[k] = text
-            out.extend(zip(plain, conditional))
+                out.extend(self._decode(embeds, prompts, None if wanted is None else lambda k, text, start=start: wanted(start + k, text)))
         return out
 
     def _cross_attention(self, embeds: Any) -> Any:
@@ -327,35 +359,72 @@ class Captioner:
             return None
         return cache
 
-    def _decode(self, embeds: Any, prompt: str | None, cross: Any = None) -> list[str]:
-        """The text decoder on precomputed image embeddings, as BlipForConditionalGeneration.generate
-        runs it: the prompt's tokens (or none) after BOS, stopping at SEP. ``cross``: the
-        cross-attention keys and values of ``embeds`` (see ``_cross_attention``), or None."""
+    def _decode(self, embeds: Any, prompts: Sequence[str | None],
+                wanted: Callable[[int, str], bool] | None = None) -> list[tuple[str | None, ...]]:
+        """The text decoder on precomputed image embeddings, greedy, as
+        BlipForConditionalGeneration.generate runs it: a prompt's tokens (or none) after BOS, up to
+        SEP or ``max_new_tokens``. Every prompt at once, one row per image and prompt (row
+        ``j * images + k``), each step reading the decoder's weights, and each image's
+        cross-attention keys and values (see ``_cross_attention``), once for all of them. Shorter
+        prompts are padded on the left, masked, with each row's own positions. With ``wanted`` (the
+        image's index and its first caption -> whether the others are needed), an image's other
+        rows stop, and give None, as soon as its first caption ends and is not wanted. The texts
+        per image, in the order of ``prompts``."""
         import torch
         from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
         config = self._model.config.text_config
-        n = embeds.shape[0]
-        if prompt:
-            ids = self._processor.tokenizer([prompt] * n, return_tensors="pt")["input_ids"].to(embeds.device)
-        else:
-            ids = torch.tensor([[self._model.decoder_input_ids, config.eos_token_id]] * n, device=embeds.device)
-        ids[:, 0] = config.bos_token_id
-        generated = self._model.text_decoder.generate(
-            input_ids=ids[:, :-1],
-            eos_token_id=config.sep_token_id,
-            pad_token_id=config.pad_token_id,
-            encoder_hidden_states=embeds,
-            encoder_attention_mask=torch.ones(embeds.shape[:-1], dtype=torch.long, device=embeds.device),
-            max_new_tokens=self.max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            **({"cache": EncoderDecoderCache(DynamicCache(), cross)} if cross is not None else {}),
-        )
-        texts = []
-        for text in self._processor.batch_decode(generated, skip_special_tokens=True):
-            text = " ".join(text.split())
-            if prompt and text.lower().startswith(prompt.lower()):
-                text = text[len(prompt) :].strip()
-            texts.append(text)
-        return texts
+        images, device = embeds.shape[0], embeds.device
+        rows = images * len(prompts)
+        cross = self._cross_attention(embeds) if self._grouped or len(prompts) == 1 else None
+        if cross is None:  # a decoder of another shape, or one row per caption only: each row computes its own
+            cross, embeds = DynamicCache(), embeds.repeat(len(prompts), 1, 1)
+        starts = []
+        for prompt in prompts:
+            ids = self._processor.tokenizer(prompt)["input_ids"][:-1] if prompt else [self._model.decoder_input_ids]
+            starts.append([config.bos_token_id, *ids[1:]])
+        width = max(len(ids) for ids in starts)
+        tokens = torch.full((rows, width), config.pad_token_id, dtype=torch.long, device=device)
+        mask = torch.zeros((rows, width), dtype=torch.long, device=device)
+        positions = torch.zeros((rows, width), dtype=torch.long, device=device)
+        for j, ids in enumerate(starts):
+            part = slice(j * images, (j + 1) * images)
+            tokens[part, width - len(ids):] = torch.tensor(ids, device=device)
+            mask[part, width - len(ids):] = 1
+            positions[part, width - len(ids):] = torch.arange(len(ids), device=device)
+        following = positions[:, -1] + 1  # each row's next position
+        cache = EncoderDecoderCache(DynamicCache(), cross)
+        generated: list[Any] = []
+        running = torch.ones(rows, dtype=torch.bool, device=device)
+        asked: set[int] = set()
+        unwanted: set[int] = set()
+
+        def text(row: int) -> str:
+            prompt, start = prompts[row // images], starts[row // images]
+            words = " ".join(self._processor.decode([*start, *(step[row] for step in generated)], skip_special_tokens=True).split())
+            return words[len(prompt):].strip() if prompt and words.lower().startswith(prompt.lower()) else words
+
+        def ask(k: int) -> None:
+            """Image ``k``'s first caption has ended: stop its other rows if they are not wanted."""
+            asked.add(k)
+            if wanted is not None and len(prompts) > 1 and not wanted(k, text(k)):
+                unwanted.add(k)
+                running[images + k :: images] = False
+
+        for _ in range(self.max_new_tokens):
+            logits = self._model.text_decoder(input_ids=tokens, attention_mask=mask, position_ids=positions, encoder_hidden_states=embeds,
+                                              cache=cache, use_cache=True, is_decoder=True, logits_to_keep=1).logits[:, -1]
+            chosen = torch.where(running, logits.argmax(-1), config.pad_token_id)
+            generated.append(chosen.tolist())
+            running &= chosen != config.sep_token_id
+            for k in range(images):
+                if k not in asked and not running[k]:
+                    ask(k)
+            if not running.any():
+                break
+            tokens, positions, following = chosen[:, None], following[:, None], following + 1
+            mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=1)
+        for k in range(images):
+            if k not in asked:
+                ask(k)
+        return [(text(k), *(None if k in unwanted else text(j * images + k) for j in range(1, len(prompts)))) for k in range(images)]

@@ -228,7 +228,7 @@ def _describe(
         for chunk in _chunks(unique_raster, size):
             pictures = [loaded[i].image for i in chunk]  # type: ignore[union-attr]
             if pairs:
-                # The second caption is decoded only for the pictures whose first leaves something out.
+                # Both decoded together; the second is kept only for the pictures whose first leaves something out.
                 answers = captioner.caption_pair(pictures, SECOND_PASS_PROMPT, wanted=lambda k, text, chunk=chunk: wants_second(chunk[k], text))
                 for i, (text, again) in zip(chunk, answers):
                     captions[i] = text
