@@ -343,6 +343,25 @@ def test_an_unwanted_second_caption_stops_when_the_first_ends(blip: str, monkeyp
     assert steps < all_steps  # the second captions stopped with the first
 
 
+def test_each_steps_tokens_are_written_in_place_in_one_preallocated_cache(blip: str) -> None:
+    captioner = Captioner(blip, device="cpu", batch_size=3, max_new_tokens=6)
+    captioner.load()
+    buffers: list[tuple[int, int]] = []
+
+    def seen(module: object, args: object, kwargs: dict[str, object]) -> None:
+        layer = kwargs["cache"].self_attention_cache.layers[0]  # type: ignore[attr-defined]
+        if getattr(layer, "keys", None) is not None:
+            buffers.append((layer.keys.data_ptr(), layer.keys.shape[2]))
+
+    hook = captioner._model.text_decoder.register_forward_pre_hook(seen, with_kwargs=True)
+    try:
+        captioner.caption_pair(_images(), "a picture of")
+    finally:
+        hook.remove()
+    width = len(captioner._processor.tokenizer("a picture of")["input_ids"]) - 1  # BOS and the prompt
+    assert len(buffers) == 5 and set(buffers) == {(buffers[0][0], width + 6)}  # steps 2 to 6: the same buffer, sized once
+
+
 def test_grouped_cross_attention_is_blips_own_arithmetic(blip: str) -> None:
     import torch
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache

@@ -371,7 +371,7 @@ class Captioner:
         rows stop, and give None, as soon as its first caption ends and is not wanted. The texts
         per image, in the order of ``prompts``."""
         import torch
-        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache, StaticCache
 
         config = self._model.config.text_config
         images, device = embeds.shape[0], embeds.device
@@ -393,7 +393,9 @@ class Captioner:
             mask[part, width - len(ids):] = 1
             positions[part, width - len(ids):] = torch.arange(len(ids), device=device)
         following = positions[:, -1] + 1  # each row's next position
-        cache = EncoderDecoderCache(DynamicCache(), cross)
+        # Each row's own tokens in a cache preallocated for all of them, written in place (a growing
+        # one copies every row and layer at each step).
+        cache = EncoderDecoderCache(StaticCache(config=config, max_cache_len=width + self.max_new_tokens), cross)
         generated: list[Any] = []
         running = torch.ones(rows, dtype=torch.bool, device=device)
         asked: set[int] = set()
