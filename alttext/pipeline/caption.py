@@ -377,7 +377,7 @@ class Captioner:
         images, device = embeds.shape[0], embeds.device
         rows = images * len(prompts)
         cross = self._cross_attention(embeds) if self._grouped or len(prompts) == 1 else None
-        if cross is None:  # a decoder of another shape, or one row per caption only: each row computes its own
+        if cross is None:  # a decoder of another shape, or a cross-attention that takes one row per image: each row computes its own
             cross, embeds = DynamicCache(), embeds.repeat(len(prompts), 1, 1)
         starts = []
         for prompt in prompts:
@@ -419,8 +419,8 @@ class Captioner:
             chosen = torch.where(running, logits.argmax(-1), config.pad_token_id)
             generated.append(chosen.tolist())
             running &= chosen != config.sep_token_id
-            for k in range(images):
-                if k not in asked and not running[k]:
+            for k, going in enumerate(running[:images].tolist()):
+                if not going and k not in asked:
                     ask(k)
             if not running.any():
                 break
