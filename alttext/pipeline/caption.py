@@ -398,7 +398,7 @@ class Captioner:
         cache = EncoderDecoderCache(StaticCache(config=config, max_cache_len=width + self.max_new_tokens), cross)
         generated: list[Any] = []
         running = torch.ones(rows, dtype=torch.bool, device=device)
-        asked: set[int] = set()
+        firsts: dict[int, str] = {}  # the first captions that have ended, by image
         unwanted: set[int] = set()
 
         def text(row: int) -> str:
@@ -408,8 +408,8 @@ class Captioner:
 
         def ask(k: int) -> None:
             """Image ``k``'s first caption has ended: stop its other rows if they are not wanted."""
-            asked.add(k)
-            if wanted is not None and len(prompts) > 1 and not wanted(k, text(k)):
+            firsts[k] = text(k)
+            if wanted is not None and len(prompts) > 1 and not wanted(k, firsts[k]):
                 unwanted.add(k)
                 running[images + k :: images] = False
 
@@ -420,13 +420,13 @@ class Captioner:
             generated.append(chosen.tolist())
             running &= chosen != config.sep_token_id
             for k, going in enumerate(running[:images].tolist()):
-                if not going and k not in asked:
+                if not going and k not in firsts:
                     ask(k)
             if not running.any():
                 break
             tokens, positions, following = chosen[:, None], following[:, None], following + 1
             mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=1)
         for k in range(images):
-            if k not in asked:
+            if k not in firsts:
                 ask(k)
-        return [(text(k), *(None if k in unwanted else text(j * images + k) for j in range(1, len(prompts)))) for k in range(images)]
+        return [(firsts[k], *(None if k in unwanted else text(j * images + k) for j in range(1, len(prompts)))) for k in range(images)]

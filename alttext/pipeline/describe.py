@@ -1,7 +1,7 @@
 """describe(images, contexts, settings) -> one Description per image, in order, batched.
 
 image -> caption (BLIP; an SVG's own text) -> elements check (a second, conditional caption,
-decoded only where an element is missing, from the same image encoding) -> blind-reader editor
+decoded with the first from the same image encoding, kept only where an element is missing) -> blind-reader editor
 prompt -> writer -> clean -> lint and the grounding guard -> one retry that names the broken
 rules -> drop the offending sentences while the rest still names the subject, or fall back to
 the caption. Anything the pipeline had to
