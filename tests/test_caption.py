@@ -15,7 +15,7 @@ from alttext.pipeline.caption import (  # noqa: E402
     ModelLoadError,
     pack_linear_layers,
     pick_device,
-    precision_dtype,
+    precision_dtypes,
     use_fused_vision_attention,
     use_grouped_cross_attention,
 )
@@ -56,7 +56,7 @@ def test_conditional_prompt_is_not_part_of_the_caption(blip: str) -> None:
 def test_decoding_on_shared_embeddings_is_blips_own_generate(blip: str) -> None:
     import torch
 
-    captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=8)
+    captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=8, precision="fp32")
     images = _images()
     captioner.load()
     with torch.inference_mode():
@@ -130,15 +130,78 @@ def test_native_bf16_is_read_from_cpu_flags(tmp_path: os.PathLike[str], flags: s
     assert cpu_has_bf16(os.path.join(str(tmp_path), "missing")) is False
 
 
-def test_precision_is_the_models_dtype_and_the_pixels_follow(blip: str) -> None:
+@pytest.mark.parametrize(
+    ("precision", "device", "native", "expected"),
+    [
+        pytest.param("auto", "cpu", True, ("bfloat16", "float32"), id="auto-cpu-native-bf16"),
+        pytest.param("auto", "cpu", False, ("float32", "float32"), id="auto-cpu-emulated-bf16"),
+        pytest.param("auto", "cuda", True, ("float16", "float16"), id="auto-cuda"),
+        pytest.param("auto", "mps", True, ("float32", "float32"), id="auto-mps"),
+        pytest.param("fp32", "cpu", True, ("float32", "float32"), id="fp32"),
+        pytest.param("bf16", "cpu", False, ("bfloat16", "bfloat16"), id="bf16"),
+    ],
+)
+def test_precision_is_split_between_vision_encoder_and_text_decoder(
+    monkeypatch: pytest.MonkeyPatch, precision: str, device: str, native: bool, expected: tuple[str, str]
+) -> None:
     import torch
 
-    assert precision_dtype("auto", "cuda") == torch.float16 and precision_dtype("auto", "cpu") == torch.float32
-    assert precision_dtype("fp32", "cuda") == torch.float32 and precision_dtype("bf16", "cpu") == torch.bfloat16
-    captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=6, precision="bf16")
+    from alttext.pipeline import caption
+
+    monkeypatch.setattr(caption, "cpu_has_bf16", lambda: native)
+    assert precision_dtypes(precision, device) == tuple(getattr(torch, name) for name in expected)
+
+
+def _dtypes(module: object) -> set[object]:
+    return {p.dtype for p in module.parameters()}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "auto"])
+def test_each_part_loads_in_its_precision_and_the_pixels_and_embeddings_follow(
+    blip: str, monkeypatch: pytest.MonkeyPatch, precision: str
+) -> None:
+    import torch
+
+    from alttext.pipeline import caption
+
+    monkeypatch.setattr(caption, "cpu_has_bf16", lambda: True)
+    captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=6, precision=precision)
+    captioner.load()
+    text = torch.bfloat16 if precision == "bf16" else torch.float32
+    assert _dtypes(captioner._model.vision_model) == {torch.bfloat16} and _dtypes(captioner._model.text_decoder) == {text}
+    seen: list[object] = []
+    decode = captioner._decode
+    monkeypatch.setattr(captioner, "_decode", lambda embeds, *a: seen.append(embeds.dtype) or decode(embeds, *a))
     pairs = captioner.caption_pair(_images(), "a picture of")
-    assert captioner._model.dtype == torch.bfloat16 and len(pairs) == 3
+    assert seen == [text, text] and len(pairs) == 3  # the decoder gets embeddings in its own dtype
     assert all(word in set(BLIP_VOCAB) for pair in pairs for caption in pair for word in caption.split())
+
+
+def test_a_bf16_vision_encoder_gives_blips_own_captions(blip: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The split captioner is still BLIP: its own generate() runs on the model as loaded (the
+    vision encoder takes fp32 pixels and hands fp32 embeddings to the decoder) and writes the
+    same captions."""
+    import torch
+
+    from alttext.pipeline import caption
+
+    monkeypatch.setattr(caption, "cpu_has_bf16", lambda: True)
+    captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=8)
+    images = _images()
+    captioner.load()
+    model = captioner._model
+    assert _dtypes(model.vision_model) == {torch.bfloat16} and _dtypes(model.text_decoder) == {torch.float32}
+    with torch.inference_mode():
+        pixels = captioner._processor(images=images, return_tensors="pt")["pixel_values"]
+        assert pixels.dtype == torch.float32 and model.vision_model(pixel_values=pixels)[0].dtype == torch.float32
+        for prompt in (None, "a picture of"):
+            kwargs: dict[str, object] = {"images": images, "return_tensors": "pt"}
+            if prompt:
+                kwargs["text"] = [prompt] * len(images)
+            ids = model.generate(**captioner._processor(**kwargs), max_new_tokens=8, do_sample=False, num_beams=1)
+            want = [" ".join(t.split()) for t in captioner._processor.batch_decode(ids, skip_special_tokens=True)]
+            want = [t[len(prompt):].strip() if prompt and t.startswith(prompt) else t for t in want]
+            assert captioner.caption(images, prompt=prompt) == want
 
 
 def test_the_second_caption_only_where_wanted(blip: str) -> None:
@@ -157,22 +220,23 @@ def test_the_second_caption_only_where_wanted(blip: str) -> None:
     assert pairs[1][1] is None and (pairs[0][1], pairs[2][1]) == (both[0][1], both[2][1])
 
 
-def test_fused_vision_attention_is_blips_own_arithmetic(blip: str) -> None:
+@pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("bf16", 2e-2)])
+def test_fused_vision_attention_is_blips_own_arithmetic(blip: str, precision: str, tolerance: float) -> None:
     import torch
     from transformers.models.blip.modeling_blip import BlipAttention
 
-    captioner = Captioner(blip, device="cpu")
+    captioner = Captioner(blip, device="cpu", precision=precision)
     captioner.load()
     layers = [m for m in captioner._model.modules() if type(m) is BlipAttention]
     assert layers and all("forward" in vars(m) for m in layers)  # every vision attention layer was given SDPA
     torch.manual_seed(0)
-    hidden = torch.randn(3, 17, captioner._model.config.vision_config.hidden_size)
+    hidden = torch.randn(3, 17, captioner._model.config.vision_config.hidden_size, dtype=captioner._model.vision_model.dtype)
     with torch.inference_mode():
         for layer in layers:
             fused, weights = layer(hidden)
             own, _ = BlipAttention.forward(layer, hidden)  # BLIP's own, unchanged
-            assert weights is None and fused.shape == own.shape
-            torch.testing.assert_close(fused, own, rtol=1e-5, atol=1e-6)
+            assert weights is None and fused.shape == own.shape and fused.dtype == hidden.dtype
+            torch.testing.assert_close(fused, own, rtol=tolerance, atol=tolerance / 10)
     assert use_fused_vision_attention(torch.nn.Linear(2, 2)) == 0  # nothing of BLIP's shape: nothing changes
 
 
@@ -278,6 +342,27 @@ def test_a_released_weight_leaves_memory_only_where_it_was_mapped_from_a_file(tm
     tensor = torch.arange(64 * page // 8, dtype=torch.int64)  # anonymous memory: never dropped
     _drop_pages(tensor.data_ptr(), tensor.nbytes, _file_mappings())
     assert torch.equal(tensor, torch.arange(64 * page // 8, dtype=torch.int64))
+
+
+def test_converting_a_part_releases_the_weights_it_replaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from alttext.pipeline import caption
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8))
+    module.register_buffer("steps", torch.arange(3))  # not floating point: stays as it is
+    before = {name: t.clone() for name, t in module.state_dict().items()}
+    replaced = [(p.data_ptr(), p.nbytes) for p in module.parameters()]
+    dropped: list[tuple[int, int]] = []
+    monkeypatch.setattr(caption, "_drop_pages", lambda address, size, files: dropped.append((address, size)))
+    assert caption.convert(module, torch.bfloat16) is module
+    assert dropped == replaced  # every weight replaced, and nothing else, offered to _drop_pages
+    for name, tensor in module.state_dict().items():
+        assert torch.equal(tensor, before[name].to(torch.bfloat16) if before[name].is_floating_point() else before[name])
+    dropped.clear()
+    caption.convert(module, torch.bfloat16)  # already in that dtype: nothing replaced
+    assert dropped == []
 
 
 def test_both_captions_read_one_computation_of_the_cross_attention(blip: str) -> None:

@@ -87,18 +87,52 @@ def no_loading_bars() -> None:
     logging.disable_progress_bar()
 
 
-def precision_dtype(precision: str, device: str) -> Any:
-    """The captioner's dtype. BLIP base is published in fp32, and its model card runs it in fp16 on
-    a GPU ("auto"). "bf16" halves the weights and, on a CPU with native bf16, roughly halves the
-    time; its effect on the captions of the real model could not be measured here, so it is an
-    option."""
+def precision_dtypes(precision: str, device: str) -> tuple[Any, Any]:
+    """The captioner's dtypes: (vision encoder, text decoder). BLIP base is published in fp32.
+    "auto": fp16 on a GPU, as its model card runs it; on a CPU with native bf16, the vision encoder
+    (most of the arithmetic) in bf16 and the text decoder, which picks each word, in fp32, the
+    split the BLIP authors ship for BLIP-2 (a half-precision vision encoder, an fp32 Q-Former);
+    fp32 elsewhere. "fp32" keeps all of it in fp32, and "bf16" puts the decoder in bf16 too."""
     import torch
 
     if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp32":
-        return torch.float32
-    return torch.float16 if device == "cuda" else torch.float32
+        return torch.bfloat16, torch.bfloat16
+    if precision == "fp32" or device not in ("cuda", "cpu"):
+        return torch.float32, torch.float32
+    if device == "cuda":
+        return torch.float16, torch.float16
+    return (torch.bfloat16 if cpu_has_bf16() else torch.float32), torch.float32
+
+
+def convert(module: Any, dtype: Any) -> Any:
+    """``module.to(dtype)``, without keeping the weights it replaces in memory: where they were
+    read from the memory-mapped checkpoint, their pages are dropped (see ``_drop_pages``), as
+    packing does. Returns the module."""
+    files = _file_mappings()
+    replaced = [(t.data_ptr(), t.nbytes) for t in [*module.parameters(), *module.buffers()] if t.is_floating_point() and t.dtype != dtype]
+    module.to(dtype)
+    for address, size in replaced:
+        _drop_pages(address, size, files)
+    return module
+
+
+def hand_over(vision_model: Any, dtype: Any) -> None:
+    """A vision encoder in a dtype of its own: it takes pixels in any dtype and hands its outputs
+    to the text decoder in ``dtype``, so BLIP's own ``generate()`` runs on the model as loaded."""
+
+    def pixels_in(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if kwargs.get("pixel_values") is not None:
+            kwargs["pixel_values"] = kwargs["pixel_values"].to(module.dtype)
+        return tuple(a.to(module.dtype) if getattr(a, "is_floating_point", lambda: False)() else a for a in args), kwargs
+
+    def outputs_out(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
+        for key, value in output.items():
+            if getattr(value, "is_floating_point", lambda: False)():
+                output[key] = value.to(dtype)
+        return output
+
+    vision_model.register_forward_pre_hook(pixels_in, with_kwargs=True)
+    vision_model.register_forward_hook(outputs_out, with_kwargs=True)
 
 
 def use_fused_vision_attention(model: Any) -> int:
@@ -301,13 +335,15 @@ class Captioner:
 
         no_loading_bars()
         self.device = pick_device(self.device_setting)
-        dtype = precision_dtype(self.precision, self.device)
+        vision, text = precision_dtypes(self.precision, self.device)
         try:
             self._processor = BlipProcessor.from_pretrained(self.model_id)
-            model = BlipForConditionalGeneration.from_pretrained(self.model_id, dtype=dtype)
+            model = BlipForConditionalGeneration.from_pretrained(self.model_id, dtype=text)
         except (OSError, ValueError) as exc:
             raise model_load_error("captioner", self.model_id, "captioner", exc) from None
         self._model = model.to(self.device).eval()
+        if vision != text:
+            hand_over(convert(self._model.vision_model, vision), text)
         use_fused_vision_attention(self._model)
         self._grouped = use_grouped_cross_attention(self._model) > 0
         if self.device == "cpu":
@@ -337,7 +373,7 @@ class Captioner:
         out: list[tuple[str | None, ...]] = []
         for start in range(0, len(images), self.batch_size):
             batch = list(images[start : start + self.batch_size])
-            pixels = self._processor(images=batch, return_tensors="pt")["pixel_values"].to(self.device, self._model.dtype)
+            pixels = self._processor(images=batch, return_tensors="pt")["pixel_values"].to(self.device, self._model.vision_model.dtype)
             with torch.inference_mode():
                 embeds = self._model.vision_model(pixel_values=pixels)[0]
                 out.extend(self._decode(embeds, prompts, None if wanted is None else lambda k, text, start=start: wanted(start + k, text)))
