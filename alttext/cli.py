@@ -115,7 +115,8 @@ def _pipeline_options(command: argparse.ArgumentParser, cache: bool = True) -> N
     command.add_argument("--base-url", dest="base_url", metavar="URL", help="OpenAI-compatible server, with or without /v1")
     command.add_argument("--captioner", metavar="ID", help="BLIP model: hub id or local folder")
     command.add_argument("--captioner-precision", dest="captioner_precision", choices=("auto", "fp32", "bf16"), default=None,
-                         help="bf16: the captioner in bfloat16 (about twice as fast on a CPU with native bf16)")
+                         help="auto: fp16 on CUDA; on a CPU with native bf16, the vision encoder in bf16 and the text decoder in fp32; "
+                              "fp32 elsewhere. bf16: all of BLIP in bfloat16")
     command.add_argument("--language", choices=("en", "zh", "auto"), default=None)
     command.add_argument("--length", type=int, default=None, metavar="N", help="target length in characters")
     command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)

@@ -79,7 +79,7 @@ class Settings:
     engines: tuple[tuple[str, str], ...] = ()  # (glob, engine), first match wins
     # The describe pipeline.
     captioner: str = "Salesforce/blip-image-captioning-base"
-    captioner_precision: str = "auto"  # auto (fp16 on CUDA, else fp32) | fp32 | bf16
+    captioner_precision: str = "auto"  # auto (fp16 on CUDA; bf16 vision encoder, fp32 decoder on a CPU with native bf16; else fp32) | fp32 | bf16
     backend: str = "transformers"  # transformers | openai | none
     writer_model: str = "Qwen/Qwen3-0.6B"
     base_url: str = "http://localhost:8000/v1"
