@@ -39,7 +39,7 @@ ratios to naive, what each run asked of the models, and each process's peak RSS 
 loaded). Exit 1 if a target is missed: cold >= 3x naive (default settings), warm >= 100x naive,
 peak RSS <= 4 GB.
 
-    python benchmarks/bench_pipeline.py [--naive-images N] [--new-tokens N] [--no-options] [--json] [--models DIR]
+    python benchmarks/bench_pipeline.py [--naive-images N] [--new-tokens N] [--batch-size N] [--no-options] [--json] [--models DIR]
 """
 
 from __future__ import annotations

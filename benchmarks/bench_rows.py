@@ -5,9 +5,11 @@ weights is what limits it, more rows cost almost nothing more: that is what batc
 some number of rows the arithmetic limits it instead, and each row costs about as much as it
 would alone. This prints, for a stack of Qwen3-0.6B-sized MLP layers (1024 -> 3072, packed for
 oneDNN as alttext packs them on CPU), the weight bytes read per second and the time per row, in
-bf16 (the writer) and fp32 (BLIP), for 1 to 32 rows: on this project's 2-core machine the time
-per row falls about ninefold from 1 row to 8, and by about a third more from 8 to 16, which is
-why batches above the default 8 gain little there.
+bf16 (the writer) and fp32 (BLIP), for 1 to 32 rows. It depends on the machine: on the 2-core
+machine of this project's earlier runs the bf16 time per row fell about ninefold from 1 row to 8
+and by about a third more from 8 to 16, so batches above the default 8 gained little there; on
+the 2-core machine of its latest runs (with AMX) it falls eightfold to 8 rows and halves again
+to 16, and a batch of 16 is faster (see the README's Performance section).
 
     python benchmarks/bench_rows.py [--layers N] [--repeat N]
 """
