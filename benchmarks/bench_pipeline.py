@@ -55,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -234,12 +235,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--models", help="keep the built models in this folder, or reuse them from it")
     parser.add_argument("--child", choices=["naive", "default", *OPTIONS], help=argparse.SUPPRESS)  # internal: one run's own process
-    args = parser.parse_args(argv)
+    return in_work_folder(run, parser.parse_args(argv))
+
+
+def in_work_folder(run: Callable[[argparse.Namespace, str], int], args: argparse.Namespace) -> int:
+    """``run(args, work)`` with a temporary work folder, removed afterwards."""
     work = tempfile.mkdtemp(prefix="alttext-bench-")
     try:
         return run(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def ensure_models(models: str) -> None:
+    """Build the models into the folder ``models`` unless they are there already."""
+    if not os.path.isdir(os.path.join(models, "qwen3")):
+        say("building BLIP base and Qwen3-0.6B with random weights")
+        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {HERE!r}); import bench_pipeline as b; b.build_models({models!r})"],
+                       check=True, stderr=subprocess.DEVNULL)
 
 
 def say(text: str) -> None:
@@ -285,10 +298,7 @@ def run(args: argparse.Namespace, work: str) -> int:
     models = args.models or os.path.join(work, "models")
     if args.child:
         return run_child(args, models, work)
-    if not os.path.isdir(os.path.join(models, "qwen3")):
-        say("building BLIP base and Qwen3-0.6B with random weights")
-        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {HERE!r}); import bench_pipeline as b; b.build_models({models!r})"],
-                       check=True, stderr=subprocess.DEVNULL)
+    ensure_models(models)
     # Each run in a process of its own, started the same way: what one run leaves behind (a naive
     # loop run first made the cold run after it slower) does not count against the next, and each
     # peak RSS is that run's own.

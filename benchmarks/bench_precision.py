@@ -23,17 +23,15 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import bench_pipeline  # noqa: E402  (beside this file: its models and pictures)
+
 PROMPT = "a picture of"  # describe's second caption
 
 
@@ -83,24 +81,14 @@ def compare(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", help="the models of bench_pipeline.py: built into this folder, or reused from it")
-    args = parser.parse_args(argv)
-    work = tempfile.mkdtemp(prefix="alttext-bench-")
-    try:
-        return run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return bench_pipeline.in_work_folder(run, parser.parse_args(argv))
 
 
 def run(args: argparse.Namespace, work: str) -> int:
     from PIL import Image
 
-    import bench_pipeline
-
     models = args.models or os.path.join(work, "models")
-    if not os.path.isdir(os.path.join(models, "qwen3")):
-        print("building BLIP base and Qwen3-0.6B with random weights", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {HERE!r}); import bench_pipeline as b; b.build_models({models!r})"],
-                       check=True, stderr=subprocess.DEVNULL)
+    bench_pipeline.ensure_models(models)
     folder = os.path.join(work, "images")
     os.makedirs(folder)
     paths, _ = bench_pipeline.make_images(folder)
