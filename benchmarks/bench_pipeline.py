@@ -20,9 +20,9 @@ picture used on several pages, in the same place). Compared, with the models loa
    at a time, no batching, no dedupe, no cache, on the models as loaded for alttext's default
    settings (on a CPU with native bf16: BLIP's vision encoder in bf16 and its text decoder in
    fp32, the writer in bf16 with alttext's attention for one new token, all with their linear
-   layers packed for oneDNN; BLIP's own ``generate()`` runs on it). Its cost per image does not depend on
-   which image it is, so it is timed on the first ``--naive-images`` (8 by default) to keep the
-   run short. It runs twice, before and after the cold run, and counts as the mean of the two:
+   layers packed for oneDNN; BLIP's own ``generate()`` runs on it). Its cost per image does not
+   depend on which image it is, so it is timed on the first ``--naive-images`` (8 by default) to
+   keep the run short. It runs twice, before and after the cold run, and counts as the mean of the two:
    the machine's speed drifts during a run, and this keeps the drift out of the ratio;
 2. alttext, cold cache: ``describe()`` as ``alttext fix`` runs it (batches, dedupe, the shared
    prompt prefix run once and reused by the next batches, a preallocated cache per batch, the
