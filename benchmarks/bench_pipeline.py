@@ -22,8 +22,8 @@ picture used on several pages, in the same place). Compared, with the models loa
    fp32, the writer in bf16 with alttext's attention for one new token, all with their linear
    layers packed for oneDNN; BLIP's own ``generate()`` runs on it). Its cost per image does not
    depend on which image it is, so it is timed on the first ``--naive-images`` (8 by default) to
-   keep the run short. It runs twice, before and after the cold run, and counts as the mean of the two:
-   the machine's speed drifts during a run, and this keeps the drift out of the ratio;
+   keep the run short. It runs twice, before and after the cold run, and counts as the mean of
+   the two: the machine's speed drifts during a run, and this keeps the drift out of the ratio;
 2. alttext, cold cache: ``describe()`` as ``alttext fix`` runs it (batches, dedupe, the shared
    prompt prefix run once and reused by the next batches, a preallocated cache per batch, the
    second caption (decoded with the first) and the retry where its checks ask, the retry
@@ -227,10 +227,12 @@ def run_alttext(paths: list[str], contexts: list[Any], settings: Any, captioner:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from alttext.model import Settings
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--naive-images", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, help="alttext's batch_size (default: its own default)")
+    parser.add_argument("--batch-size", type=int, default=Settings().batch_size, help="alttext's batch_size (default: %(default)s, its own)")
     parser.add_argument("--options", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--models", help="keep the built models in this folder, or reuse them from it")
@@ -269,9 +271,7 @@ def run_child(args: argparse.Namespace, models: str, work: str) -> int:
     os.makedirs(images)
     paths, contexts = make_images(images)
     settings = dataclasses.replace(Settings(), captioner=os.path.join(models, "blip"), writer_model=os.path.join(models, "qwen3"),
-                                   backend="transformers", device="cpu", **OPTIONS.get(args.child, {}))
-    if args.batch_size:
-        settings = dataclasses.replace(settings, batch_size=args.batch_size)
+                                   backend="transformers", device="cpu", batch_size=args.batch_size, **OPTIONS.get(args.child, {}))
     captioner = Captioner(settings.captioner, device="cpu", batch_size=settings.batch_size, precision=settings.captioner_precision)
     writer = TransformersWriter(settings.writer_model, device="cpu", batch_size=settings.batch_size,
                                 max_new_tokens=args.new_tokens, quantize=settings.quantize)
@@ -312,8 +312,7 @@ def run(args: argparse.Namespace, work: str) -> int:
     for name in runs:
         say(f"{name} (child process)")
         child = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", name, "--models", models,
-                                "--new-tokens", str(args.new_tokens), "--naive-images", str(args.naive_images)]
-                               + (["--batch-size", str(args.batch_size)] if args.batch_size else []),
+                                "--new-tokens", str(args.new_tokens), "--naive-images", str(args.naive_images), "--batch-size", str(args.batch_size)],
                                check=True, capture_output=True, text=True)
         result = json.loads(child.stdout.strip().splitlines()[-1])
         peaks[name] = max(peaks.get(name, 0.0), result.pop("peak_rss_gb"))
@@ -322,9 +321,6 @@ def run(args: argparse.Namespace, work: str) -> int:
             result["naive"]["seconds"] = sum(naive_seconds) / len(naive_seconds)
             result["naive"]["timed"] = list(naive_seconds)
         rows.update(result)
-    from alttext.model import Settings
-
-    batch = args.batch_size or Settings().batch_size
     peak_gb = max(peaks["naive"], peaks["default"])  # both models loaded, default settings
     base = rows["naive"]["images"] / rows["naive"]["seconds"]
     for row in rows.values():
@@ -338,9 +334,9 @@ def run(args: argparse.Namespace, work: str) -> int:
     }
     if args.json:
         print(json.dumps({"rows": rows, "peak_rss_gb": peaks, "checks": checks,
-                          "cpus": cpu_count(), "new_tokens": args.new_tokens, "batch_size": batch}, indent=2))
+                          "cpus": cpu_count(), "new_tokens": args.new_tokens, "batch_size": args.batch_size}, indent=2))
     else:
-        print(f"{IMAGES} images ({DISTINCT} distinct), {cpu_count()} CPUs, {args.new_tokens} new tokens per generation, batches of {batch}")
+        print(f"{IMAGES} images ({DISTINCT} distinct), {cpu_count()} CPUs, {args.new_tokens} new tokens per generation, batches of {args.batch_size}")
         print(f"{'run':<34}{'images':>7}{'seconds':>9}{'captioning':>11}{'images/s':>10}{'vs naive':>10}"
               "   captions (calls)   written (calls)   cached")
         for name, r in rows.items():
