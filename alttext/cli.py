@@ -105,19 +105,24 @@ def _shard(value: str) -> tuple[int, int]:
 
 
 # Settings keys the pipeline options set.
-PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner", "captioner_precision", "language", "length", "device",
-                 "batch_size", "grounding", "quantize", "cache")
+PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner", "captioner_precision", "ocr", "language", "language_fallback",
+                 "length", "device", "batch_size", "grounding", "quantize", "cache")
 
 
 def _pipeline_options(command: argparse.ArgumentParser, cache: bool = True) -> None:
     command.add_argument("--backend", choices=("transformers", "openai", "none"), default=None)
     command.add_argument("--model", dest="writer_model", metavar="ID", help="writer model: hub id, local folder, or the server's model name")
     command.add_argument("--base-url", dest="base_url", metavar="URL", help="OpenAI-compatible server, with or without /v1")
-    command.add_argument("--captioner", metavar="ID", help="BLIP model: hub id or local folder")
+    command.add_argument("--captioner", metavar="ID", help='BLIP model: hub id or local folder; "none" describes from the text, kind, metadata and colours of the picture alone')
+    command.add_argument("--ocr", choices=("auto", "on", "off"), default=None,
+                         help="read the text in images (the ocr extra): auto uses it when installed (default), on requires it")
     command.add_argument("--captioner-precision", dest="captioner_precision", choices=("auto", "fp32", "bf16"), default=None,
                          help="auto: fp16 on CUDA; on a CPU with native bf16, the vision encoder in bf16 and the text decoder in fp32; "
                               "fp32 elsewhere. bf16: all of BLIP in bfloat16")
-    command.add_argument("--language", choices=("en", "zh", "auto"), default=None)
+    command.add_argument("--language", choices=("en", "zh", "auto"), default=None,
+                         help="language of the alt text; auto follows each page's lang (default: en)")
+    command.add_argument("--language-fallback", dest="language_fallback", action="store_true", default=None,
+                         help="accept alt text in another language when none in the page's language can be made")
     command.add_argument("--length", type=int, default=None, metavar="N", help="target length in characters")
     command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
     command.add_argument("--batch-size", dest="batch_size", type=int, default=None, metavar="N")
@@ -140,16 +145,20 @@ def _describe(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     from alttext.pipeline.cache import open_cache
     from alttext.pipeline.caption import ModelLoadError
-    from alttext.pipeline.describe import describe
+    from alttext.pipeline.describe import describe, preflight
+    from alttext.pipeline.evidence.ocr import OCRUnavailable
     from alttext.pipeline.prompt import Context
     from alttext.pipeline.writer_openai import WriterError
     from alttext.progress import Progress
 
     cache = open_cache(settings, lambda line: print(line, file=sys.stderr))
     try:
+        note = preflight(settings)
+        if note:
+            print(note, file=sys.stderr)
         results = describe(args.images, [Context(sentence=args.context or "")] * len(args.images), settings,
                            cache=cache, progress=Progress.on_terminal())
-    except (ModelLoadError, WriterError) as exc:
+    except (ModelLoadError, WriterError, OCRUnavailable) as exc:
         print(exc, file=sys.stderr)
         return EXIT_ERROR
     finally:
@@ -160,9 +169,11 @@ def _describe(args: argparse.Namespace) -> int:
     for d in results:
         if d.error:
             print(d.error, file=sys.stderr)
+        elif not d.text:
+            print(f"{d.image}: {d.reason or 'no description could be written'}", file=sys.stderr)
         elif args.format == "text":
             print(f"{d.image}: {d.text}")
-    return EXIT_FINDINGS if any(d.error for d in results) else EXIT_CLEAN
+    return EXIT_FINDINGS if any(d.error or not d.text for d in results) else EXIT_CLEAN
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -227,6 +238,16 @@ def _watch(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(messages.WATCH_NEEDS.format(module=exc.name or "watchdog"), file=sys.stderr)
         return EXIT_ERROR
+    from alttext.pipeline.describe import preflight
+    from alttext.pipeline.evidence.ocr import OCRUnavailable
+
+    try:
+        note = preflight(settings)
+    except OCRUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    if note:
+        print(note, file=sys.stderr)
     return watch(args.paths, settings, report=args.report, debounce=args.debounce)
 
 
@@ -254,13 +275,18 @@ def _eval(args: argparse.Namespace) -> int:
         print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
         return EXIT_ERROR
     from alttext.pipeline.caption import ModelLoadError
+    from alttext.pipeline.describe import preflight
+    from alttext.pipeline.evidence.ocr import OCRUnavailable
     from alttext.pipeline.writer_openai import WriterError
     from alttext.progress import Progress
 
     try:
         items = evaluation.load_dataset(args.dataset, settings, args.from_caption)
+        note = preflight(settings)
+        if note:
+            print(note, file=sys.stderr)
         scores = evaluation.evaluate(items, settings, from_caption=args.from_caption, progress=Progress.on_terminal())
-    except (evaluation.DatasetError, ModelLoadError, WriterError) as exc:
+    except (evaluation.DatasetError, ModelLoadError, WriterError, OCRUnavailable) as exc:
         print(exc, file=sys.stderr)
         return EXIT_ERROR
     data = evaluation.report(scores, settings, args.dataset, args.from_caption)

@@ -96,6 +96,8 @@ def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None
     """``models``: ``captioner=``/``writer=`` instead of the ones the settings name (tests)."""
     from alttext.pipeline.cache import open_cache
     from alttext.pipeline.caption import ModelLoadError
+    from alttext.pipeline.describe import preflight
+    from alttext.pipeline.evidence.ocr import OCRUnavailable
     from alttext.pipeline.writer_openai import WriterError
     from alttext.progress import Progress
     from alttext.review import ReportError, entries, render
@@ -112,8 +114,12 @@ def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None
     with tempfile.TemporaryDirectory(prefix="alttext-") as workdir:
         fixes, errors = collect(paths, settings, workdir, shard)
         try:
+            if any(p.image and p.reason is None for f in fixes for p in f.proposals):
+                note = preflight(settings)
+                if note and not settings.quiet:
+                    print(note, file=err)
             describe_all(fixes, settings, cache=cache, progress=progress, **models)
-        except (ModelLoadError, WriterError) as exc:
+        except (ModelLoadError, WriterError, OCRUnavailable) as exc:
             print(exc, file=err)
             return EXIT_ERROR
         finally:

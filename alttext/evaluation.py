@@ -8,8 +8,10 @@ item's caption) and scored with the three checks editors of image descriptions u
   passes at ``PASS_KER``;
 - rules: the prompt's lint (metaphors, subjective words, names, dates, measurements, stock
   openings) finds nothing, and the length is within the budget;
-- grounding: the share of the alt text's content words that appear neither in the base caption,
-  the page context nor the references: a proxy for invented details (lower is better).
+- grounding: the share of the alt text's content words that appear in no evidence the pipeline
+  gathered (captions, visible text, metadata, kind, colours), nor in the page context or the
+  references: a proxy for invented details (lower is better);
+- kind: where an item is labelled with its kind, whether the pipeline took it for that kind.
 
 Reports are JSON (``--format json``) or a table; ``compare`` reads two JSON reports and says which
 items got better or worse.
@@ -21,18 +23,24 @@ import dataclasses
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from alttext import messages
 from alttext.metrics import PASS_KER, Element, invented, key_element_recall
 from alttext.model import Settings
 from alttext.pipeline import clean as cleaning
-from alttext.pipeline.prompt import LANGUAGES, PROMPT_VERSION, Context, budget
+from alttext.pipeline.evidence import fact_value
+from alttext.pipeline.evidence.kind import KINDS
+from alttext.pipeline.prompt import LANGUAGES, PROMPT_VERSION, Context, budget, fixed_text
 
-REPORT_VERSION = 1
-FIELDS = ("id", "image", "caption", "details", "language", "key_elements", "references", "context")
+REPORT_VERSION = 2
+FIELDS = ("id", "image", "caption", "details", "language", "kind", "key_elements", "references", "context")
 _LENGTH_RULES = ("too-long", "too-short")
+
+
+if TYPE_CHECKING:
+    from alttext.pipeline.describe import Description
 
 
 class DatasetError(Exception):
@@ -49,6 +57,7 @@ class Item:
     details: tuple[str, ...] = ()  # more evidence with the caption (from_caption only)
     references: tuple[str, ...] = ()  # other people's descriptions of the picture
     context: Context = Context()
+    kind: str = ""  # the kind of image it is, where labelled (photo, screenshot, chart, ...)
 
 
 def _strings(value: Any) -> bool:
@@ -73,9 +82,12 @@ def _item(raw: Any, folder: str, default_language: str, from_caption: bool) -> I
     ident = raw.get("id")
     if not isinstance(ident, str) or not ident.strip():
         raise ValueError('"id" must be a non-empty string')
+    kind = raw.get("kind", "")
+    if kind and kind not in KINDS:
+        raise ValueError(f'"kind" must be one of {", ".join(KINDS)}, not {kind!r}')
     elements = raw.get("key_elements")
-    if not isinstance(elements, list) or not elements:
-        raise ValueError('"key_elements" must be a non-empty list')
+    if not isinstance(elements, list) or not (elements or kind):
+        raise ValueError('"key_elements" must be a non-empty list (or empty, for an item labelled with its kind)')
     parsed = [_element(e) for e in elements]
     if None in parsed:
         raise ValueError('each key element must be a word or phrase, or a non-empty list of synonyms')
@@ -98,16 +110,18 @@ def _item(raw: Any, folder: str, default_language: str, from_caption: bool) -> I
     image = raw.get("image", "")
     if from_caption and not caption.strip():
         raise ValueError('"caption" is needed with --from-caption')
-    if not from_caption:
-        if not image:
-            raise ValueError('"image" is needed (or run with --from-caption)')
+    if not from_caption and not image:
+        raise ValueError('"image" is needed (or run with --from-caption)')
+    if image:  # with --from-caption, the picture still gives its other evidence (text, kind, metadata)
         image = os.path.normpath(os.path.join(folder, image))
         if not os.path.isfile(image):
             raise ValueError(f"image not found: {raw['image']}")
+    if image and "file_name" not in context:
+        context = {**context, "file_name": os.path.basename(image)}  # as a page gives it
     return Item(
         id=ident, language=language, key_elements=tuple(parsed),  # type: ignore[arg-type]
         image=image, caption=caption, details=tuple(raw.get("details", ())),
-        references=tuple(raw.get("references", ())), context=Context(**context),
+        references=tuple(raw.get("references", ())), context=Context(**context), kind=kind,
     )
 
 
@@ -162,6 +176,14 @@ class Score:
     content: int  # content words in the text
     needs_review: bool = False
     error: str | None = None
+    kind: str = ""  # what the pipeline took the picture for
+    expected_kind: str = ""  # the item's label, if any
+    evidence: tuple[str, ...] = ()  # the facts the text was written from
+    rejected: tuple[str, ...] = ()  # writer answers that were not used
+    echoes: int = 0  # writer answers that copied the prompt's instructions or examples
+    echoed: bool = False  # the final text itself copies them
+    reason: str | None = None  # why there is no text
+    elements: int = 0  # key elements the item has (KER is averaged over items that have some)
 
     @property
     def passed(self) -> bool:
@@ -179,9 +201,14 @@ class Score:
     def invented_share(self) -> float:
         return len(self.invented) / self.content if self.content else 0.0
 
+    @property
+    def kind_right(self) -> bool | None:
+        return self.kind == self.expected_kind if self.expected_kind else None
+
     def as_dict(self) -> dict[str, Any]:
         out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()}
-        out.update(passed=self.passed, compliant=self.compliant, within=self.within, invented_share=round(self.invented_share, 4))
+        out.update(passed=self.passed, compliant=self.compliant, within=self.within, invented_share=round(self.invented_share, 4),
+                   kind_right=self.kind_right)
         return out
 
 
@@ -189,12 +216,22 @@ def _label(element: Element) -> str:
     return element if isinstance(element, str) else "/".join(element)
 
 
-def score(item: Item, text: str, caption: str, settings: Settings, needs_review: bool = False, error: str | None = None) -> Score:
-    """How ``text`` (the alt text made for ``item`` from ``caption``) measures up."""
+def score(item: Item, text: str, caption: str, settings: Settings, needs_review: bool = False, error: str | None = None,
+          described: Description | None = None) -> Score:
+    """How ``text`` (the alt text made for ``item`` from ``caption``) measures up. ``described``:
+    the pipeline's description, whose evidence supports words and sets the lower length bound."""
+    evidence = list(described.evidence) if described is not None else []
     b = budget(item.language, settings.length or None)
+    if described is not None and described.bounds:  # the bounds the pipeline held the text to
+        b = replace(b, minimum=described.bounds[0], maximum=described.bounds[1])
     context = [value for _, value in item.context.items()]
-    findings = cleaning.lint(text, item.language, b.minimum, b.maximum, "\n".join([caption, *item.details, *context])) if text else []
-    made_up = invented(text, [caption, *item.details, *context, *item.references])
+    given = "\n".join([caption, *item.details, *context, *evidence])
+    findings = cleaning.lint(text, item.language, b.minimum, b.maximum, given) if text else []
+    made_up = invented(text, [caption, *item.details, *context, *item.references, *evidence])
+    answers = [cleaning.clean(a, item.language) for a in (described.rejected if described is not None else ())]
+    kind = described.kind if described is not None else ""
+    fixed = fixed_text(kind, item.language)
+    own = "\n".join([caption, *item.details, *context, *map(fact_value, evidence)])
     return Score(
         id=item.id, language=item.language, text=text, caption=caption,
         ker=key_element_recall(text, item.key_elements),
@@ -202,46 +239,53 @@ def score(item: Item, text: str, caption: str, settings: Settings, needs_review:
         rules=tuple(str(f) for f in findings if f.rule not in _LENGTH_RULES),
         length=len(text), minimum=b.minimum, maximum=b.maximum,
         invented=made_up.words, content=made_up.content, needs_review=needs_review, error=error,
+        kind=kind, expected_kind=item.kind, evidence=tuple(evidence),
+        rejected=tuple(described.rejected) if described is not None else (),
+        echoes=sum(cleaning.echo(a, fixed, own, item.language) is not None for a in [*answers, text] if a),
+        echoed=bool(text) and cleaning.echo(text, fixed, own, item.language) is not None,
+        reason=described.reason if described is not None else None, elements=len(item.key_elements),
     )
 
 
 def evaluate(items: Sequence[Item], settings: Settings, *, from_caption: bool = False, captioner: Any = None,
-             writer: Any = None, progress: Any = None) -> list[Score]:
+             writer: Any = None, reader: Any = "settings", progress: Any = None) -> list[Score]:
     """Describe every item with the pipeline ``settings`` name and score it. No cache is used:
     an evaluation measures the pipeline as it is now."""
-    from alttext.pipeline.describe import describe, describe_captions
+    from alttext.pipeline.describe import describe
 
     settings = dataclasses.replace(settings, cache=False)
-    languages = [item.language for item in items]
-    contexts = [item.context for item in items]
-    if from_caption:
-        results = describe_captions([item.caption for item in items], contexts, languages, settings,
-                                    names=[item.id for item in items], details=[item.details for item in items],
-                                    writer=writer, progress=progress)
-    else:
-        # Each item's own language decides: its key elements are in it.
-        results = describe([item.image for item in items], contexts, dataclasses.replace(settings, language="auto"),
-                           page_languages=languages, captioner=captioner, writer=writer, progress=progress)
-    return [score(item, d.text, d.caption, settings, d.needs_review, d.error) for item, d in zip(items, results)]
+    captions = [(item.caption, *item.details) for item in items] if from_caption else None
+    # Each item's own language decides: its key elements are in it.
+    results = describe([item.image for item in items], [item.context for item in items], dataclasses.replace(settings, language="auto"),
+                       page_languages=[item.language for item in items], captions=captions, captioner=captioner, writer=writer,
+                       progress=progress, **({"reader": reader} if reader != "settings" else {}))
+    return [score(item, d.text, d.caption, settings, d.needs_review, d.error, d) for item, d in zip(items, results)]
 
 
 def summary(scores: Sequence[Score]) -> dict[str, Any]:
     """Averages over the items that could be described (the ones with an error are counted apart)."""
     done = [s for s in scores if s.error is None]
     n = len(done)
+    measured = [s for s in done if s.elements]  # KER needs key elements
+    labelled = [s for s in done if s.expected_kind]
 
-    def share(values: Sequence[bool | float]) -> float | None:
-        return round(sum(values) / n, 4) if n else None
+    def share(values: Sequence[bool | float], over: int | None = None) -> float | None:
+        total = n if over is None else over
+        return round(sum(values) / total, 4) if total else None
 
     return {
         "items": len(scores),
         "errors": len(scores) - n,
-        "ker": share([s.ker for s in done]),
-        "ker_pass": share([s.passed for s in done]),
+        "ker": share([s.ker for s in measured], len(measured)),
+        "ker_pass": share([s.passed for s in measured], len(measured)),
         "compliant": share([s.compliant for s in done]),
         "within_length": share([s.within for s in done]),
         "invented": share([s.invented_share for s in done]),
         "needs_review": share([s.needs_review for s in done]),
+        "no_text": sum(not s.text for s in done),
+        "echoes": sum(s.echoes for s in done),
+        "echoed": sum(s.echoed for s in done),
+        "kind": share([s.kind_right for s in labelled], len(labelled)),
     }
 
 
@@ -254,6 +298,7 @@ def report(scores: Sequence[Score], settings: Settings, dataset: str, from_capti
             "backend": settings.backend,
             "writer_model": "" if settings.backend == "none" else settings.writer_model,
             "captioner": "(given)" if from_caption else settings.captioner,
+            "ocr": settings.ocr,
             "from_caption": from_caption,
             "prompt_version": PROMPT_VERSION,
             "length": settings.length,
@@ -271,10 +316,12 @@ def _percent(value: float | None) -> str:
 
 
 def render(data: dict[str, Any]) -> str:
-    """The report as a table: a row per item with its alt text under it, then the averages."""
+    """The report as a table: a row per item with its alt text, evidence and rejected answers under
+    it, then the averages."""
     items = data["items"]
     width = max([len("item"), *(len(i["id"]) for i in items)])
-    lines = [f"{'item':{width}}  lang  KER   rules       length   invented"]
+    lines = [f"{'item':{width}}  lang  kind         KER   rules       length   invented"]
+    pad = " " * width
     for i in items:
         if i["error"]:
             lines += [f"{i['id']:{width}}  {i['language']:4}  error: {i['error']}"]
@@ -282,13 +329,18 @@ def render(data: dict[str, Any]) -> str:
         rules = "ok" if i["compliant"] else ",".join(dict.fromkeys(r.split(":")[0] for r in i["rules"]))
         length = f"{i['length']}" + ("" if i["within"] else (" long" if i["length"] > i["maximum"] else " short"))
         made_up = f"{i['invented_share']:.0%}" + (f" ({', '.join(i['invented'][:4])})" if i["invented"] else "")
-        ker = f"{i['ker']:.2f}" + ("" if i["passed"] else "*")
-        lines.append(f"{i['id']:{width}}  {i['language']:4}  {ker:5} {rules:11} {length:8} {made_up}")
-        lines.append(f"{'':{width}}  {i['text']}")
+        ker = "-" if not i.get("elements", 1) else f"{i['ker']:.2f}" + ("" if i["passed"] else "*")
+        kind = (i.get("kind") or "-") + ("" if i.get("kind_right") in (None, True) else f"≠{i['expected_kind']}")
+        lines.append(f"{i['id']:{width}}  {i['language']:4}  {kind:12} {ker:5} {rules:11} {length:8} {made_up}")
+        lines.append(f"{pad}  {i['text'] or '(no alt text: ' + (i.get('reason') or 'none') + ')'}")
         if i["missing"]:
-            lines.append(f"{'':{width}}  missing: {', '.join(i['missing'])}")
+            lines.append(f"{pad}  missing: {', '.join(i['missing'])}")
+        if i.get("evidence"):
+            lines.append(f"{pad}  evidence: {' | '.join(i['evidence'])}")
+        for answer in i.get("rejected", []):
+            lines.append(f"{pad}  rejected: {' '.join(answer.split())}")
     s, run = data["summary"], data["settings"]
-    writer = run["writer_model"] or "none (the cleaned caption)"
+    writer = run["writer_model"] or "none (composed from the evidence)"
     lines += [
         "",
         f"{s['items']} {messages.plural(s['items'], 'item')}, writer {writer}, captioner {run['captioner']}, prompt {run['prompt_version']}"
@@ -298,7 +350,11 @@ def render(data: dict[str, Any]) -> str:
         f"  rules         {_percent(s['compliant'])} of items break no rule",
         f"  length        {_percent(s['within_length'])} of items within their length budget",
         f"  invented      {_percent(s['invented'])} of content words per item, on average (lower is better)",
+        f"  needs review  {_percent(s['needs_review'])} of items; {s.get('no_text', 0)} without alt text",
+        f"  prompt echo   {s.get('echoes', 0)} writer answers copied the instructions or examples; {s.get('echoed', 0)} alt texts do",
     ]
+    if s.get("kind") is not None:
+        lines.append(f"  kind          {_percent(s['kind'])} of labelled items taken for their kind")
     return "\n".join(lines) + "\n"
 
 

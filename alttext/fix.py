@@ -34,6 +34,9 @@ class Proposal:
     lint: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
     needs_review: bool = False
+    kind: str = ""  # what kind of image the pipeline took it for
+    decorative: bool = False  # a decorative candidate: alt="" proposed, for a person to confirm
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -229,12 +232,13 @@ def describe_all(fixes: list[FileFix], settings: Settings, **options: object) ->
     languages = [place.language if place else "" for place in places]
     results = describe(images, contexts, settings, page_languages=languages, **options)  # type: ignore[arg-type]
     for (fix, k), d in zip(todo, results):
-        p = fix.proposals[k]
+        p = replace(fix.proposals[k], caption=d.caption, lint=d.lint, dropped=d.dropped, needs_review=d.needs_review,
+                    kind=d.kind, decorative=d.decorative, notes=d.notes)
         if d.error or not d.text:
-            reason = d.error.split(": ", 1)[-1] if d.error else "no description could be written"
-            fix.proposals[k] = replace(p, reason=f"image not described: {reason}")
+            reason = f"image not described: {d.error.split(': ', 1)[-1]}" if d.error else (d.reason or "no description could be written")
+            fix.proposals[k] = replace(p, reason=reason)
             continue
-        fix.proposals[k] = replace(p, alt=d.text, caption=d.caption, lint=d.lint, dropped=d.dropped, needs_review=d.needs_review)
+        fix.proposals[k] = replace(p, alt=d.text)
 
 
 def new_bytes(fix: FileFix) -> bytes:

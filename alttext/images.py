@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alttext import messages
+from alttext.pipeline.evidence.metadata import authored
 
 # Pillow's own guard is 89 MP (a warning) and 179 MP (an error); ours is stricter and an error.
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -38,6 +39,8 @@ class LoadedImage:
     height: int
     image: Any = None  # a PIL RGB image; None for SVG
     svg_text: tuple[str, ...] = ()  # the SVG's <title>, <desc> and <text> content
+    alpha: bool = False  # some pixel was transparent (laid on white in ``image``)
+    metadata: tuple[tuple[str, str], ...] = ()  # (field, text) an author wrote into the file
 
 
 def load_image(
@@ -89,8 +92,9 @@ def _load_raster(data: bytes, name: str, digest: str, max_pixels: int, max_side:
             if fmt == "JPEG":
                 im.draft("RGB", (max_side, max_side))  # decode at reduced size: less memory, faster
             im.load()
+            metadata = authored(im)
             im = ImageOps.exif_transpose(im)
-            im = _to_rgb(im)
+            im, alpha = _to_rgb(im)
             if max(im.size) > max_side:
                 im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     except ImageError:
@@ -101,10 +105,11 @@ def _load_raster(data: bytes, name: str, digest: str, max_pixels: int, max_side:
         raise ImageError(messages.IMG_BOMB_PIL.format(name=name)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(messages.IMG_CORRUPT.format(name=name, reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) from None
-    return LoadedImage(name, digest, fmt, width, height, image=im)
+    return LoadedImage(name, digest, fmt, width, height, image=im, alpha=alpha, metadata=metadata)
 
 
-def _to_rgb(im: Any) -> Any:
+def _to_rgb(im: Any) -> tuple[Any, bool]:
+    """The picture as RGB, and whether some pixel was transparent."""
     from PIL import Image
 
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -120,8 +125,8 @@ def _to_rgb(im: Any) -> Any:
         rgba = im.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return im.convert("RGB") if im.mode != "RGB" else im
+        return background, rgba.getchannel("A").getextrema()[0] < 255
+    return (im.convert("RGB") if im.mode != "RGB" else im), False
 
 
 def _load_svg(data: bytes, name: str, digest: str) -> LoadedImage:

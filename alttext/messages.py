@@ -65,6 +65,7 @@ IMG_SVG_ENTITIES = "{name}: SVG declares XML entities; refused (entity expansion
 IMG_SVG_INVALID = "{name}: not valid SVG: {reason}"
 IMG_SVG_NO_TEXT = "{name}: SVG has no <title>, <desc> or <text> to describe it; it needs a human description"
 
+GGUF_NEEDS = "alttext: error: cannot load the writer model {model!r}: a GGUF file needs {module}: pip install 'alttext[local]'"
 MODEL_LOAD = (
     "alttext: error: cannot load the {role} model {model!r}: {reason}. Download it ahead of time "
     "(huggingface-cli download {model}) or set {key} = \"/path/to/local/folder\" in [tool.alttext]"
@@ -115,3 +116,14 @@ WATCH_CHANGED = "{path}: changed while its images were described; not written (i
 WATCH_FAILED = "{path}: {reason}"
 WATCH_STALE = 'image "{src}" changed since alttext wrote its alt text'
 WATCH_NEEDS = "alttext: error: watch needs the {module} package: pip install {module}"
+
+OCR_MISSING = "alttext: error: reading text in images needs the ocr extra ({module} is not installed): pip install 'alttext[ocr]', or set ocr = \"off\""
+OCR_BROKEN = "alttext: error: the OCR engine could not be loaded ({reason}); reinstall it with pip install --force-reinstall 'alttext[ocr]', or set ocr = \"off\""
+OCR_OFF = "alttext: note: text in images is not read (the OCR engine is not installed): pip install 'alttext[ocr]'"
+
+DECORATIVE = 'probably decorative ({why}): if it is, give it alt="" (in Markdown, put <!-- alttext: decorative --> before it)'
+NO_EVIDENCE = "nothing in the picture or its file says what it shows; it needs a person's description"
+NO_TEXT_IN_LANGUAGE = "no acceptable Chinese alt text could be written (the caption is English); set language_fallback = true to accept English"
+OTHER_LANGUAGE = "written in {language}: no acceptable text in the page's language could be made"
+LONG_DESCRIPTION = "this {kind} holds more than an alt text can: give it a long description (a caption, a table or a linked page)"
+NOT_IN_LANGUAGE = {"en": "not written in English", "zh": "not written in Chinese"}

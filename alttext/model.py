@@ -78,12 +78,14 @@ class Settings:
     engine: str = "auto"
     engines: tuple[tuple[str, str], ...] = ()  # (glob, engine), first match wins
     # The describe pipeline.
-    captioner: str = "Salesforce/blip-image-captioning-base"
+    captioner: str = "Salesforce/blip-image-captioning-base"  # a BLIP hub id or folder, or "none"
+    ocr: str = "auto"  # auto (read text in images when the ocr extra is installed) | on | off
     captioner_precision: str = "auto"  # auto (fp16 on CUDA; bf16 vision encoder, fp32 decoder on a CPU with native bf16; else fp32) | fp32 | bf16
     backend: str = "transformers"  # transformers | openai | none
     writer_model: str = "Qwen/Qwen3-0.6B"
     base_url: str = "http://localhost:8000/v1"
     language: str = "en"  # en | zh | auto
+    language_fallback: bool = False  # accept alt text in another language when none in the page's can be made
     length: int = 0  # target characters; 0: the language's default
     device: str = "auto"
     batch_size: int = 8

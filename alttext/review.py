@@ -22,7 +22,7 @@ from alttext.model import Settings
 
 SCHEMA_VERSION = 1
 FIELDS = ("path", "line", "column", "rule", "syntax", "src", "image", "start", "end", "original", "alt", "caption",
-          "needs_review", "lint", "dropped", "reason")
+          "needs_review", "lint", "dropped", "reason", "kind", "decorative", "notes")
 
 
 class ReportError(Exception):
@@ -42,7 +42,8 @@ def entries(fixes: Sequence[FileFix], settings: Settings) -> list[dict[str, Any]
                 "path": fix.path, "line": f.line, "column": f.column, "rule": f.rule, "syntax": f.syntax, "src": f.src,
                 "image": image, "start": f.start, "end": f.end, "original": fix.document.text[f.start : f.end],
                 "alt": p.alt, "caption": p.caption, "needs_review": p.needs_review, "lint": list(p.lint),
-                "dropped": list(p.dropped), "reason": p.reason or "",
+                "dropped": list(p.dropped), "reason": p.reason or "", "kind": p.kind, "decorative": p.decorative,
+                "notes": list(p.notes),
             })
     return out
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,8 +14,8 @@ from alttext.scan.files import Document
 
 
 class EchoWriter:
-    """Deterministic test writer: the first line of the visual facts, as the alt text. Always
-    grounded in the caption, so the grounding guard keeps it whatever the caption says."""
+    """Deterministic test writer: the caption among the visual facts (else their first line), as
+    the alt text. Always grounded, so the grounding guard keeps it whatever the caption says."""
 
     def __init__(self) -> None:
         self.calls: list[int] = []
@@ -25,8 +24,9 @@ class EchoWriter:
         self.calls.append(len(conversations))
         out = []
         for c in conversations:
-            m = re.search(r"VISION_START\n(.*?)\n", c[-1]["content"])
-            out.append(m.group(1) if m else "")
+            facts = c[-1]["content"].split("VISION_START\n", 1)[-1].split("\nVISION_END", 1)[0].splitlines()
+            caption = next((line.split(":", 1)[1].strip() for line in facts if line.startswith("Caption:")), None)
+            out.append(caption if caption is not None else (facts[0] if facts else ""))
         return out
 
 

@@ -42,6 +42,9 @@ def _key(settings: Settings = BASE, language: str = "en", context: Context = Con
         pytest.param({"length": 80}, id="length"),
         pytest.param({"grounding": "lenient"}, id="grounding"),
         pytest.param({"captioner_precision": "bf16"}, id="captioner-precision"),
+        pytest.param({"captioner": "none"}, id="no-captioner"),
+        pytest.param({"ocr": "off"}, id="ocr"),
+        pytest.param({"language_fallback": True}, id="language-fallback"),
     ],
 )
 def test_any_setting_that_changes_the_text_misses(change: dict[str, Any]) -> None:
@@ -55,6 +58,14 @@ def test_language_context_prompt_and_quantization_miss(monkeypatch: pytest.Monke
     assert _key(dataclasses.replace(transformers, quantize="int8")) != _key(transformers)
     before = _key()
     monkeypatch.setattr("alttext.pipeline.prompt.PROMPT_VERSION", "blind-reader-editor/99")
+    assert _key() != before
+    # The evidence sources' versions, and the OCR engine's, are part of the key.
+    for name in ("alttext.pipeline.evidence.VERSION", "alttext.pipeline.evidence.kind.VERSION", "alttext.pipeline.evidence.metadata.VERSION"):
+        before = _key()
+        monkeypatch.setattr(name, "changed/2")
+        assert _key() != before
+    before = _key()
+    monkeypatch.setattr("alttext.pipeline.evidence.ocr.engine_version", lambda: "rapidocr-onnxruntime 9.9")
     assert _key() != before
 
 

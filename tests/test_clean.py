@@ -100,3 +100,48 @@ def test_lint_length_and_drop() -> None:
     text = "A dog runs on grass. A beautiful sky is above. A boy stands on the left."
     assert drop_sentences(text, "en", lint(text, "en", 1, 200)) == "A dog runs on grass. A boy stands on the left."
     assert drop_sentences("一只可爱的狗。草地很宽。", "zh", lint("一只可爱的狗。草地很宽。", "zh", 1, 99)) == "草地很宽。"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    pytest.param("Not a dog. Under it, a cat.", [], id="sentence-initial-words-are-not-names"),
+    pytest.param("A Chinese sign and French bread.", [], id="nationality-adjectives-are-not-names"),
+    pytest.param('"Rex" sleeps.', [], id="first-word-after-a-quote"),
+    pytest.param("A sign and Bob.", [LintFinding("name", "Bob", 0)], id="a-name-inside-a-sentence"),
+])
+def test_names_are_not_sentence_starts_or_nationalities(text: str, expected: list[LintFinding]) -> None:
+    assert lint(text, "en", 1, 200) == expected
+
+
+def test_dates_and_measurements_the_picture_shows_are_facts() -> None:
+    text = "A chart of 2024 with Search 45% and 5 km."
+    assert lint(text, "en", 1, 200, given='- right: "Search 45%"\n- top: "Sales in 2024"') == [LintFinding("measurement", "5 km", 0)]
+    assert [f.rule for f in lint(text, "en", 1, 200)] == ["measurement", "measurement", "date", "name"]
+
+
+@pytest.mark.parametrize(("text", "instructions", "evidence", "language", "echo"), [
+    pytest.param("A brown horse stands in a field next to a fence.", "A brown horse stands in a field next to a fence, grazing.",
+                 "a horse in a field", "en", "a brown horse stands in a", id="copies-an-example"),
+    pytest.param("Not known from the picture (say nothing about it): where it is.",
+                 "Not known from the picture (say nothing about it): where it is", "a plane in the sky", "en", "not known from the picture say",
+                 id="copies-an-instruction"),
+    pytest.param("Screenshot with the text Settings, General, Choose how we contact you.",
+                 "It left out visible text: Settings; General; Choose how we contact you. Include it.", "Settings\nGeneral\nChoose how we contact you.",
+                 "en", None, id="the-pictures-own-text-is-not-an-echo"),
+    pytest.param("A man and his dog cross country skiing.", "Caption: a man and his dog cross country skiing", "a man and his dog cross country skiing",
+                 "en", None, id="restating-the-caption"),
+    pytest.param("界面截图，文字是登录，左侧是欢迎回来。", "界面截图，文字是重命名文件？和输入新名称", "界面截图\n登录\n欢迎回来", "zh", None, id="zh-framing"),
+    pytest.param("从画面中无法得知（不要描述）在什么地方。", "从画面中无法得知（不要描述）：在什么地方", "a dog", "zh", "从画面中无法得知", id="zh-instruction"),
+])
+def test_prompt_echo(text: str, instructions: str, evidence: str, language: str, echo: str | None) -> None:
+    from alttext.pipeline.clean import echo as find
+
+    found = find(text, instructions, evidence, language)
+    assert (found.detail if found else None) == echo
+    assert found is None or (found.rule, found.sentence) == ("prompt-echo", -1)
+
+
+def test_scrub_takes_out_subjective_words() -> None:
+    from alttext.pipeline.clean import scrub
+
+    assert scrub("a pretty lady on a beautiful beach", "en") == "a lady on a beach"
+    assert scrub("一只可爱的狗", "zh") == "一只可爱的狗"  # English captions only

@@ -37,7 +37,7 @@ def test_describe_through_an_openai_server(blip: str, capsys: pytest.CaptureFixt
     # captioner's meadow caption does not, so the meadow gets its caption back.
     assert strict[1] == f"{LOGO}: {answer}" and strict[0] != off[0] and strict[0].startswith(f"{MEADOW}: ")
     assert all(r["body"]["model"] == "qwen3-0.6b" for r in script.requests)
-    assert any("Our summer trip" in r["body"]["messages"][1]["content"] for r in script.requests)
+    assert any("Our summer trip" in r["body"]["messages"][-1]["content"] for r in script.requests)
 
 
 def test_describe_json_and_none_backend(blip: str, capsys: pytest.CaptureFixture[str], tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,7 +45,7 @@ class ScriptedWriter:
 
 # A 60-character target: answers between 30 and 90 characters pass the length lint. Most tests
 # here are about the other stages, so the grounding guard is off; it has its own tests below.
-SETTINGS = dataclasses.replace(Settings(), backend="openai", writer_model="qwen3-0.6b", length=60, grounding="off")
+SETTINGS = dataclasses.replace(Settings(), backend="openai", writer_model="qwen3-0.6b", length=60, grounding="off", ocr="off")
 GUARDED = dataclasses.replace(SETTINGS, grounding="strict")
 
 
@@ -56,17 +56,20 @@ def test_good_answer_passes_through() -> None:
     assert d.text == "A meadow is under a blue sky. A yellow sun is in the sky."
     assert (d.caption, d.needs_review, d.error, d.lint, d.prompt_version) == (captioner.captions[0], False, None, (), PROMPT_VERSION)
     assert (d.backend, d.writer_model, d.captioner, d.language) == ("openai", "qwen3-0.6b", SETTINGS.captioner, "en")
-    user = writer.seen[0][0][1]["content"]
-    assert "VISION_START\na meadow under a blue sky with a yellow sun\nVISION_END" in user and "Nearest heading: Summer" in user
+    user = writer.seen[0][0][-1]["content"]
+    assert "VISION_START\nKind of image: illustration\nCaption: a meadow under a blue sky with a yellow sun\n" in user
+    assert "Nearest heading: Summer" in user.split("VISION_END")[1]
     assert captioner.calls == [(1, None)]  # subject, scene and state all given: no second pass
 
 
-def test_missing_elements_get_a_second_caption_then_are_stated_unknown() -> None:
-    captioner = ScriptedCaptioner(["a red door"], second=["a red door"])
-    writer = ScriptedWriter(["A red door is shown closed, painted in a deep red colour tone."])
+def test_missing_elements_get_a_second_caption() -> None:
+    captioner = ScriptedCaptioner(["a red door"], second=["a red door in a garden"])
+    writer = ScriptedWriter(["A red door stands in a garden, closed, in the middle of the picture."])
     describe([CHART], None, SETTINGS, captioner=captioner, writer=writer)
     assert captioner.calls == [(1, None), (1, SECOND_PASS_PROMPT)]
-    assert "Not known from the picture (say nothing about it): where it is" in writer.seen[0][0][1]["content"]
+    user = writer.seen[0][0][-1]["content"]
+    assert "Caption: a red door\nAnother caption: a red door in a garden\n" in user
+    assert "Not known" not in user  # what is unknown is left out, not said among the facts
 
 
 class PairCaptioner:
@@ -97,8 +100,8 @@ def test_the_second_caption_is_decoded_only_where_an_element_is_missing() -> Non
     writer = ScriptedWriter(["A meadow lies under a blue sky with a yellow sun.", "A red door stands in a garden."])
     describe([MEADOW, CHART, MEADOW], None, SETTINGS, captioner=captioner, writer=writer)
     assert captioner.asked == [(1, "a red door")]  # the meadow's caption gives subject, scene and state
-    prompts = [c[1]["content"] for c in writer.seen[0]]
-    assert "a red door\na red door in a garden\n" in prompts[1] and "a meadow in the summer" not in prompts[0]
+    prompts = [c[-1]["content"] for c in writer.seen[0]]
+    assert "Caption: a red door\nAnother caption: a red door in a garden\n" in prompts[1] and "a meadow in the summer" not in prompts[0]
 
 
 def test_page_context_supplies_the_scene() -> None:
@@ -106,7 +109,7 @@ def test_page_context_supplies_the_scene() -> None:
     writer = ScriptedWriter(["A red door in a white wall of a house, seen from the front."])
     describe([CHART], [Context(figcaption="The door of the house on the street")], SETTINGS, captioner=captioner, writer=writer)
     assert captioner.calls == [(1, None)]
-    assert "Not known" not in writer.seen[0][0][1]["content"]
+    assert "Another caption" not in writer.seen[0][0][-1]["content"]
 
 
 def test_lint_retry_names_the_broken_rule() -> None:
@@ -118,7 +121,7 @@ def test_lint_retry_names_the_broken_rule() -> None:
     [d] = describe([MEADOW], None, SETTINGS, captioner=captioner, writer=writer)
     assert d.text == "A green meadow lies under a blue sky, with a yellow sun high up in it."
     assert d.lint == ("subjective: beautiful",) and not d.needs_review  # the retry fixed it
-    assert "- subjective: beautiful" in writer.seen[1][0][1]["content"]
+    assert "- It used subjective: beautiful." in writer.seen[1][0][-1]["content"]
     assert writer.seeds[1][0] == writer.seeds[0][0] + 1  # a new draw, still reproducible
 
 
@@ -148,9 +151,9 @@ def test_broken_answers_are_rewritten_a_batch_at_a_time_while_their_cache_is_kep
     assert [d.lint for d in results] == [("subjective: beautiful",)] * 2 + [()] + [("subjective: beautiful",)] * 2
     # Rows 0 and 1 fail and are a batch: rewritten at once. Row 3 waits for row 4 to fail too.
     assert writer.kept == [[0, 1], [], [1], [0], []] and writer.forgotten == 1  # and nothing stays kept after the run
-    headings = [[c[1]["content"].split("Nearest heading: ")[1].split("\n")[0] for c in batch] for batch in writer.seen]
+    headings = [[c[-1]["content"].split("Nearest heading: ")[1].split("\n")[0] for c in batch] for batch in writer.seen]
     assert headings == [["Part 0", "Part 1"], ["Part 0", "Part 1"], ["Part 2", "Part 3"], ["Part 4"], ["Part 3", "Part 4"]]
-    assert all("- subjective: beautiful" in c[1]["content"] for k in (1, 4) for c in writer.seen[k])
+    assert all("- It used subjective: beautiful." in c[-1]["content"] for k in (1, 4) for c in writer.seen[k])
 
 
 def test_still_broken_drops_the_sentence() -> None:
@@ -201,7 +204,7 @@ def test_a_batch_holds_one_language_so_its_rows_share_the_instructions() -> None
     assert [d.text for d in results] == [english, chinese, english, chinese] and not any(d.needs_review for d in results)
     systems = [{c[0]["content"] for c in batch} for batch in writer.seen]
     assert [len(s) for s in systems] == [1, 1] and systems[0] != systems[1]
-    headings = [[c[1]["content"].split("\n- ")[1].split("\n")[0] for c in batch] for batch in writer.seen]
+    headings = [[c[-1]["content"].split("\n- ")[1].split("\n")[0] for c in batch] for batch in writer.seen]
     assert headings == [["Nearest heading: Part 0", "Nearest heading: Part 2"], ["最近的标题：Part 1", "最近的标题：Part 3"]]
 
 
@@ -212,7 +215,7 @@ def test_language_auto_follows_the_page() -> None:
     settings = dataclasses.replace(SETTINGS, language="auto")
     [d] = describe([MEADOW], None, settings, page_languages=["zh-CN"], captioner=captioner, writer=writer)
     assert d.language == "zh" and d.text == answer and not d.needs_review
-    assert writer.seen[0][0][0]["content"].startswith("Core instruction:")
+    assert writer.seen[0][0][0]["content"].startswith("你为盲人读者撰写替代文本")
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +242,69 @@ def test_end_to_end_with_tiny_models(tiny_models: tuple[str, str]) -> None:
     for d in results:
         assert d.error is None and d.caption and d.text  # random weights: never empty, always a sentence
         assert d.text[-1] in ".!?" and "\n" not in d.text
+
+
+SHOT = os.path.join(FIXTURES, "evidence", "images", "delete-dialog.png")
+SHOT_TEXT = "Screenshot with the text Delete project? and This action cannot be undone, with Cancel and Delete boxes."
+
+
+def _screen_settings(**change: Any) -> Settings:
+    return dataclasses.replace(GUARDED, captioner="none", length=0, ocr="auto", **change)
+
+
+def test_an_answer_that_copies_the_prompt_is_rejected_and_retried() -> None:
+    pytest.importorskip("rapidocr_onnxruntime")
+    copy = "Screenshot with the text Rename file? and Enter a new name, and a blue OK box on the right."
+    writer = ScriptedWriter([copy], [SHOT_TEXT])
+    [d] = describe([SHOT], None, _screen_settings(), writer=writer)
+    assert d.text == SHOT_TEXT and not d.needs_review and d.rejected == (copy,)
+    assert any(rule.startswith("prompt-echo: ") for rule in d.lint)
+    assert "It copied words from the instructions or examples" in writer.seen[1][0][-1]["content"]
+
+
+def test_an_answer_that_drops_the_visible_text_falls_back_to_the_text_itself() -> None:
+    pytest.importorskip("rapidocr_onnxruntime")
+    vague = "Screenshot with the text Cancel."
+    [d] = describe([SHOT], None, _screen_settings(), writer=ScriptedWriter([vague], [vague]))
+    assert d.text == "Screenshot of a user interface: Delete project?; This action cannot be undone; Cancel; Delete."
+    assert d.needs_review and d.lint[0].startswith("missing-text: ") and d.rejected == (vague, vague)
+
+
+def test_an_answer_that_forgets_the_subject_is_rejected() -> None:
+    captioner = ScriptedCaptioner(["a red door in a white wall"])
+    writer = ScriptedWriter(["A white wall."], ["A red door in a white wall."])
+    [d] = describe([MEADOW], None, GUARDED, captioner=captioner, writer=writer)
+    assert d.text == "A red door in a white wall." and d.lint == ("subject: a red door in a white wall",)
+
+
+def test_a_chinese_page_never_takes_an_english_answer() -> None:
+    captioner = ScriptedCaptioner(["a red door in a white wall"])
+    english = "A red door in a white wall."
+    settings = dataclasses.replace(GUARDED, language="zh")
+    [d] = describe([MEADOW], None, settings, captioner=captioner, writer=ScriptedWriter([english], [english]))
+    assert (d.text, d.needs_review) == ("", True) and d.reason.startswith("no acceptable Chinese alt text")
+    assert "language: not written in Chinese" in d.lint
+    [d] = describe([MEADOW], None, settings, captioner=captioner, writer=ScriptedWriter(["白色的墙上有一扇红色的门。"]))
+    assert d.text == "白色的墙上有一扇红色的门。" and not d.needs_review
+
+
+def test_given_captions_stand_in_for_the_captioner() -> None:
+    from tests.fixing import EchoWriter
+
+    class Refuse:
+        def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
+            raise AssertionError("the captioner is not needed")
+
+    # With an image, its other evidence counts too (its kind here); without one, the caption alone.
+    with_image, alone = describe([MEADOW, ""], None, GUARDED, captions=[("a red door in a white wall",), ("two cats",)],
+                                 captioner=Refuse(), writer=EchoWriter())
+    assert (with_image.text, with_image.kind, with_image.captioner) == ("A red door in a white wall.", "illustration", "(given)")
+    assert (alone.text, alone.kind, alone.error) == ("Two cats.", "", None)
+
+
+def test_captioner_none_never_loads_a_captioner(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alttext.pipeline import describe as pipeline
+
+    monkeypatch.setattr(pipeline, "make_captioner", lambda settings: (_ for _ in ()).throw(AssertionError("captioner loaded")))
+    [d] = describe([LOGO], None, dataclasses.replace(SETTINGS, captioner="none", backend="none"))
+    assert d.text == "A green leaf inside a white circle." and d.captioner == "none"

@@ -67,14 +67,18 @@ def test_names_the_page_gives_are_allowed() -> None:
 def _score(ident: str, ker: float, rules: tuple[str, ...] = (), length: int = 100, invented: tuple[str, ...] = (), content: int = 4,
            error: str | None = None) -> Score:
     return Score(id=ident, language="en", text="x" * length, caption="c", ker=ker, missing=(), rules=rules, length=length,
-                 minimum=62, maximum=188, invented=invented, content=content, error=error)
+                 minimum=62, maximum=188, invented=invented, content=content, error=error, elements=3)
 
 
 def test_summary_averages_the_items_that_were_described() -> None:
     scores = [_score("a", 1.0), _score("b", 0.5, rules=("subjective: nice",), invented=("nice",)), _score("c", 0.0, length=10),
               _score("d", 0.0, error="d.png: empty file, not an image")]
     assert summary(scores) == {"items": 4, "errors": 1, "ker": 0.5, "ker_pass": 0.3333, "compliant": 0.6667, "within_length": 0.6667,
-                               "invented": 0.0833, "needs_review": 0.0}
+                               "invented": 0.0833, "needs_review": 0.0, "no_text": 0, "echoes": 0, "echoed": 0, "kind": None}
+    # KER is averaged over the items that have key elements; kind over the items labelled with one.
+    labelled = [dataclasses.replace(_score("e", 1.0), elements=0, kind="chart", expected_kind="chart"),
+                dataclasses.replace(_score("f", 0.0), kind="photo", expected_kind="chart")]
+    assert (summary(labelled)["ker"], summary(labelled)["kind"]) == (0.0, 0.5)
     assert summary([_score("d", 0.0, error="broken")])["ker"] is None
 
 
@@ -83,7 +87,8 @@ def test_fixture_dataset_loads() -> None:
     assert len(items) == 10 and len({i.id for i in items}) == 10
     assert {i.language for i in items} == {"en", "zh"}
     assert all(os.path.isfile(i.image) and i.caption and len(i.references) >= 3 for i in items)
-    assert items[2].context == Context(heading="Quarterly sales", sentence="Sales grew in each of the three quarters.")
+    # The image's file name is part of its context, as a page gives it.
+    assert items[2].context == Context(heading="Quarterly sales", sentence="Sales grew in each of the three quarters.", file_name="bar-chart.png")
 
 
 def test_fixture_images_are_drawn_by_the_script(tmp_path: os.PathLike[str]) -> None:
@@ -112,9 +117,14 @@ GOOD = '{"id": "a", "image": "a.png", "caption": "a dog", "key_elements": ["dog"
         pytest.param([GOOD, "{oops"], False, "data.jsonl:2: not valid JSON: Expecting property name enclosed in double quotes (column 2)", id="json"),
         pytest.param(["[1, 2]"], False, "data.jsonl:1: each line must be a JSON object", id="not-an-object"),
         pytest.param(['{"id": "a", "image": "a.png", "key_elements": ["dog"], "colour": "red"}'], False,
-                     'data.jsonl:1: unknown field "colour" (fields: id, image, caption, details, language, key_elements, references, context)', id="unknown-field"),
+                     'data.jsonl:1: unknown field "colour" (fields: id, image, caption, details, language, kind, key_elements, references, context)',
+                     id="unknown-field"),
         pytest.param(['{"image": "a.png", "key_elements": ["dog"]}'], False, 'data.jsonl:1: "id" must be a non-empty string', id="no-id"),
-        pytest.param(['{"id": "a", "image": "a.png", "key_elements": []}'], False, 'data.jsonl:1: "key_elements" must be a non-empty list', id="no-elements"),
+        pytest.param(['{"id": "a", "image": "a.png", "key_elements": []}'], False,
+                     'data.jsonl:1: "key_elements" must be a non-empty list (or empty, for an item labelled with its kind)', id="no-elements"),
+        pytest.param(['{"id": "a", "image": "a.png", "key_elements": [], "kind": "poster"}'], False,
+                     "data.jsonl:1: \"kind\" must be one of photo, screenshot, chart, diagram, text, logo, illustration, decorative, not 'poster'",
+                     id="kind"),
         pytest.param(['{"id": "a", "image": "a.png", "key_elements": ["dog", []]}'], False,
                      "data.jsonl:1: each key element must be a word or phrase, or a non-empty list of synonyms", id="bad-element"),
         pytest.param(['{"id": "a", "image": "a.png", "key_elements": ["dog"], "language": "fr"}'], False,
@@ -210,16 +220,17 @@ def test_cli_from_caption_without_a_writer(capsys: pytest.CaptureFixture[str], t
     by_id = {i["id"]: i for i in data["items"]}
     assert by_id["red-circle"]["text"] == "A red circle on a white background." and by_id["red-circle"]["ker"] == 1.0
     assert by_id["sunset"]["missing"] == ["orange"] and by_id["sunset"]["ker"] == 0.75
-    assert by_id["house-zh"]["ker"] == 0.0  # an English caption is no Chinese alt text
-    assert data["summary"]["ker"] == 0.65 and data["summary"]["invented"] == 0.0
-    assert data["settings"] == {"backend": "none", "writer_model": "", "captioner": "(given)", "from_caption": True,
-                                "prompt_version": "blind-reader-editor/2", "length": 0, "grounding": "strict", "quantize": "none",
+    # An English caption is no Chinese alt text: the item keeps no text, and says why.
+    assert (by_id["house-zh"]["ker"], by_id["house-zh"]["text"]) == (0.0, "") and "language_fallback" in by_id["house-zh"]["reason"]
+    assert data["summary"]["ker"] == 0.65 and data["summary"]["invented"] == 0.0 and data["summary"]["no_text"] == 3
+    assert data["settings"] == {"backend": "none", "writer_model": "", "captioner": "(given)", "ocr": "auto", "from_caption": True,
+                                "prompt_version": "blind-reader-editor/3", "length": 0, "grounding": "strict", "quantize": "none",
                                 "captioner_precision": "auto"}
     assert not os.path.exists(".alttext-cache")  # an evaluation never reads or writes the cache
 
     rc, table, _ = _cli(["eval", DATASET, "--from-caption", "--backend", "none"], capsys)
     assert rc == 0 and table == render(data)
-    assert "sunset         en    0.75* ok          31 short 0%" in table.splitlines()
+    assert "sunset         en    illustration 0.75* ok          31       0%" in table.splitlines()  # short, as its caption is
     assert "  KER           0.650 mean; 50% of items pass (KER >= 0.83; * marks the ones that do not)" in table.splitlines()
 
 
@@ -262,7 +273,9 @@ def test_cli_runs_the_real_pipeline_on_the_images(blip: str, capsys: pytest.Capt
     # stays clean when it is not a terminal (no loading bars).
     assert (rc, err) == (0, "") and len(data["items"]) == 10 and data["summary"]["errors"] == 0
     assert data["settings"]["captioner"] == blip and data["settings"]["writer_model"] == writer
-    assert all(i["text"] and i["caption"] and 0.0 <= i["ker"] <= 1.0 for i in data["items"])
+    assert all(i["caption"] and 0.0 <= i["ker"] <= 1.0 for i in data["items"])
+    # Every English item has alt text; a Chinese one has either Chinese text or a reason.
+    assert all(i["text"] if i["language"] == "en" else (i["text"] or i["reason"]) for i in data["items"])
 
 
 def test_dataset_and_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from tests.test_describe import ScriptedCaptioner, ScriptedWriter
 
 MEADOW = os.path.join(FIXTURES, "site", "img", "meadow.jpg")
 # Long enough that no output here is cut to fit (cutting would hide the sentence under test).
-STRICT = dataclasses.replace(Settings(), backend="openai", writer_model="qwen3-0.6b", length=80)
+STRICT = dataclasses.replace(Settings(), backend="openai", writer_model="qwen3-0.6b", length=80, ocr="off")
 
 
 def _guarded(caption: str, output: str, language: str = "en", context: Context = Context(), settings: Settings = STRICT) -> tuple[str, tuple[str, ...], bool]:
@@ -80,7 +80,8 @@ def test_page_context_is_evidence() -> None:
         pytest.param(
             "a dog running on the grass", "一只狗在草地上奔跑。远处有一座红色的房子。", Context(), "一只狗在草地上奔跑。", id="extra-object",
         ),
-        pytest.param("a car parked on the street", "一辆红色的汽车停在街道上。", Context(), "A car parked on the street.", id="colour-falls-back-to-the-english-caption"),
+        # No Chinese text can be made from an English caption alone: none is kept (see test_language_fallback).
+        pytest.param("a car parked on the street", "一辆红色的汽车停在街道上。", Context(), "", id="colour-leaves-no-chinese-text"),
     ],
 )
 def test_chinese(caption: str, output: str, context: Context, kept: str) -> None:
@@ -99,7 +100,7 @@ CAR_CAPTION, CAR = "a car parked on a street next to a tall building", "car is p
 def test_retry_names_the_unsupported_words() -> None:
     writer = ScriptedWriter([f"A red {CAR}"], [f"A {CAR}"])
     [d] = describe([MEADOW], None, STRICT, captioner=ScriptedCaptioner([CAR_CAPTION]), writer=writer)
-    assert "- unsupported: red" in writer.seen[1][0][1]["content"]
+    assert "- The facts do not give: red. Leave that out." in writer.seen[1][0][-1]["content"]
     assert (d.text, d.needs_review, d.lint) == (f"A {CAR}", False, ("unsupported: red",))
 
 
@@ -149,3 +150,16 @@ def test_subject() -> None:
     assert grounding.names_subject("Dogs play.", "a close up of a group of dogs on grass")
     assert not grounding.names_subject("Grass.", "a close up of a group of dogs on grass")
     assert grounding.names_subject("猫在沙发上。", "a cat sitting on a couch")
+
+
+def test_language_fallback() -> None:
+    """A Chinese page never gets English alt text unless the user allows it: the image stays a
+    finding with the reason, marked for review."""
+    text, _, review = _guarded("a car parked on the street", "一辆红色的汽车停在街道上。", "zh")
+    assert (text, review) == ("", True)
+    allowed = dataclasses.replace(STRICT, language_fallback=True)
+    settings = dataclasses.replace(allowed, language="zh")
+    [d] = describe([MEADOW], None, settings, captioner=ScriptedCaptioner(["a car parked on the street"]),
+                   writer=ScriptedWriter(["一辆红色的汽车停在街道上。"], ["一辆红色的汽车停在街道上。"]))
+    assert (d.text, d.needs_review, d.language) == ("A car parked on the street.", True, "zh")
+    assert d.notes == ("written in en: no acceptable text in the page's language could be made",)

@@ -42,7 +42,7 @@ class ColourCaptioner(FixedCaptioner):
     def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
         self.images += len(images) if prompt is None else 0
         names = {(255, 0, 0): "a red square", (0, 0, 255): "a blue square"}
-        return [names.get(im.convert("RGB").getpixel((0, 0)), "a square") for im in images]
+        return [names.get(im.convert("RGB").getpixel((20, 20)), "a square") for im in images]
 
 
 def _write(path: str, data: bytes) -> None:
@@ -58,7 +58,10 @@ def _read(path: str) -> bytes:
 def _square(path: str, colour: tuple[int, int, int]) -> None:
     from PIL import Image
 
-    Image.new("RGB", (40, 40), colour).save(path)
+    # A square on white: a picture of one flat colour alone would be a decorative candidate.
+    image = Image.new("RGB", (40, 40), (255, 255, 255))
+    image.paste(colour, (8, 8, 32, 32))
+    image.save(path)
 
 
 @pytest.fixture

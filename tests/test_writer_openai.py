@@ -34,7 +34,7 @@ def test_request_body() -> None:
     [request] = script.requests
     body = request["body"]
     assert body["model"] == "qwen3-0.6b" and body["messages"] == CONVERSATION
-    assert (body["temperature"], body["top_p"], body["max_tokens"], body["seed"]) == (0.6, 0.95, 256, 7)
+    assert (body["temperature"], body["top_p"], body["max_tokens"], body["seed"]) == (0.6, 0.95, 160, 7)
     assert body["chat_template_kwargs"] == {"enable_thinking": False} and body["enable_thinking"] is False
     assert request["auth"] == "Bearer k" and script.paths == ["/v1/chat/completions"]
 

@@ -8,13 +8,18 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from alttext.pipeline.caption import ModelLoadError  # noqa: E402
-from alttext.pipeline.prompt import Context, Facts, build_messages  # noqa: E402
+from alttext.pipeline.evidence import Evidence  # noqa: E402
+from alttext.pipeline.prompt import Context, build_messages  # noqa: E402
 from alttext.pipeline.writer_transformers import TransformersWriter, seed_for  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 from tests.models import tiny_qwen3  # noqa: E402
 
 QWEN3 = os.path.join(os.path.dirname(REPO), "shared", "models", "qwen3-0.6b")
 pytestmark = pytest.mark.skipif(not os.path.isdir(QWEN3), reason=f"{QWEN3} not found")
+
+
+def _caption(text: str) -> Evidence:
+    return Evidence(captions=(text,))
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +29,13 @@ def qwen(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def _conversations() -> list[list[dict[str, str]]]:
     captions = ["a dog on grass", "a red door in a white wall with a brass handle on the left side", "a cat"]
-    return [build_messages(Facts(c), Context(), "en") for c in captions]
+    return [build_messages(_caption(c), Context(), "en") for c in captions]
 
 
 def test_prompt_is_the_chat_template_with_thinking_off(qwen: str) -> None:
     writer = TransformersWriter(qwen, device="cpu")
     text = writer.prompt_text(_conversations()[0])
-    assert text.startswith("<|im_start|>system\nYou are a photo-magazine editor")
+    assert text.startswith("<|im_start|>system\nYou write alt text for blind readers")
     assert text.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
 
 
@@ -77,11 +82,11 @@ def test_missing_model_says_how_to_get_it(tmp_path: os.PathLike[str], monkeypatc
 
 
 def test_exact_prompt_text_is_the_golden(qwen: str) -> None:
-    from tests.test_prompt import CONTEXT, FACTS, GOLDEN
+    from tests.test_prompt import CONTEXT, GOLDEN, PHOTO
 
     with open(os.path.join(GOLDEN, "prompt-en.qwen3.txt"), encoding="utf-8") as f:
         golden = f.read()
-    assert TransformersWriter(qwen, device="cpu").prompt_text(build_messages(FACTS, CONTEXT, "en")) == golden
+    assert TransformersWriter(qwen, device="cpu").prompt_text(build_messages(PHOTO, CONTEXT, "en")) == golden
 
 
 def _generate(writer: TransformersWriter, inputs: dict, prompt_length: int, tokens: int = 4) -> tuple:
@@ -193,7 +198,7 @@ def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str, separate: bool
 
 def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
     writer = _fp32_writer(qwen)
-    chinese = [build_messages(Facts(c), Context(heading="花园"), "zh") for c in ("a dog on grass", "a cat")]
+    chinese = [build_messages(_caption(c), Context(heading="花园"), "zh") for c in ("a dog on grass", "a cat")]
     batches = [_conversations()[:2], _conversations()[1:], chinese, _conversations()]
 
     def shared_of(batch: list[list[dict[str, str]]]) -> list[int]:
@@ -223,13 +228,13 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str, s
         monkeypatch.setattr(writer_transformers, "ANSWER_ROOM", room)
     writer = _fp32_writer(qwen, separate, batch_size=3, max_new_tokens=4)
     captions = ["a dog on grass", "a red door in a white wall with a brass handle on the left side", "a cat"]
-    first = [build_messages(Facts(c), Context(heading="Garden"), "en") for c in captions]
+    first = [build_messages(_caption(c), Context(heading="Garden"), "en") for c in captions]
     writer.keep([0])  # nothing written yet: nothing to keep
     assert writer._kept == []
     writer.write(first, [1, 2, 3])
     writer.keep([0, 2])
     assert writer._last is None and len(writer._kept) == 2  # the batch's cache is released, two rows kept
-    retry = [build_messages(Facts(c), Context(heading="Garden"), "en", feedback=("subjective: beautiful",)) for c in captions[::2]]
+    retry = [build_messages(_caption(c), Context(heading="Garden"), "en", feedback=("subjective: beautiful",)) for c in captions[::2]]
     retry.append(first[1])  # a row that was not kept runs whole
     tokens = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in first + retry]
     shared = writer.shared_prefix(tokens[3:])
@@ -246,7 +251,7 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str, s
     # less, and still takes the kept rows.
     writer.write(first, [1, 2, 3])
     writer.keep([0, 2])
-    other = retry[:2] + [build_messages(Facts("two cats"), Context(heading="Garden"), "en")]
+    other = retry[:2] + [build_messages(_caption("two cats"), Context(heading="Garden"), "en")]
     other_shared = writer.shared_prefix([writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in other])
     assert other_shared < writer.shared_prefix(tokens[:3])
     inputs, length = writer.prepare(other)
@@ -254,9 +259,9 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str, s
     _assert_same_as_plain_padding(writer, other, inputs, length)
     words = ["dog", "cat", "door", "tree", "boat", "lamp", "sofa", "road", "bird"]  # no row starts like another
     for k in range(0, 9, 3):
-        writer.write([build_messages(Facts(f"{w} on grass"), Context(), "en") for w in words[k : k + 3]], [1, 2, 3])
+        writer.write([build_messages(_caption(f"{w} on grass"), Context(), "en") for w in words[k : k + 3]], [1, 2, 3])
         writer.keep(range(3))
-    kept = [writer.tokenizer.decode(entry.tokens).split("VISION_START\n")[1].split(" ")[0] for entry in writer._kept]
+    kept = [writer.tokenizer.decode(entry.tokens).rsplit("VISION_START\nCaption: ", 1)[1].split(" ")[0] for entry in writer._kept]
     assert kept == words[3:]  # two batches' worth: the oldest went first
     writer.write(first, [1, 2, 3])
     writer.forget()
@@ -266,18 +271,18 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str, s
 def test_a_row_that_only_starts_like_a_kept_row_leaves_it_to_its_retry(qwen: str) -> None:
     writer = _fp32_writer(qwen, batch_size=2, max_new_tokens=2)
     caption = "a dog on the grass of a garden next to a wooden fence"
-    first = [build_messages(Facts(c), Context(heading="Garden"), "en") for c in (caption, "a red door")]
+    first = [build_messages(_caption(c), Context(heading="Garden"), "en") for c in (caption, "a red door")]
     writer.write(first, [1, 2])
     writer.keep([0])
     # Another picture whose caption starts the same way, written before the retry: it runs whole,
     # and the kept row waits for its own retry.
-    other = build_messages(Facts("a dog on a sofa"), Context(heading="Garden"), "en")
+    other = build_messages(_caption("a dog on a sofa"), Context(heading="Garden"), "en")
     fresh = [other, first[1]]
     tokens = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in fresh]
     inputs, _ = writer.prepare(fresh)
     assert len(writer._kept) == 1 and _run_already(inputs) == writer.shared_prefix(tokens)
     # In one batch with the retry, ahead of it: the retry takes its own first prompt's cache.
-    retry = build_messages(Facts(caption), Context(heading="Garden"), "en", feedback=("subjective: beautiful",))
+    retry = build_messages(_caption(caption), Context(heading="Garden"), "en", feedback=("subjective: beautiful",))
     batch = [other, retry]
     tokens = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in batch]
     kept = writer._kept[0].tokens
@@ -436,3 +441,34 @@ def test_the_writer_loads_with_packed_linear_layers_but_its_tied_output(qwen: st
     assert model.get_output_embeddings().weight is model.get_input_embeddings().weight  # still tied
     assert [m for m in layers if m.weight is not None] == [model.get_output_embeddings()]
     assert all(hasattr(m, "packed_weight") for m in layers if m.weight is None)
+
+
+def test_a_gguf_file_loads_from_its_folder(tmp_path: os.PathLike[str]) -> None:
+    from alttext.pipeline.writer_transformers import gguf_source
+
+    path = os.path.join(str(tmp_path), "qwen2.5-0.5b-instruct-q4_k_m.gguf")
+    with open(path, "wb") as f:
+        f.write(b"GGUF")
+    assert gguf_source(path) == (str(tmp_path), {"gguf_file": "qwen2.5-0.5b-instruct-q4_k_m.gguf"})
+    assert gguf_source("Qwen/Qwen3-0.6B") == ("Qwen/Qwen3-0.6B", {})
+    assert gguf_source(os.path.join(str(tmp_path), "missing.gguf"))[1] == {}  # not a file: as given, for a clear error
+
+
+def test_a_gguf_file_without_its_packages_is_one_line(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from alttext.pipeline.caption import ModelLoadError
+
+    path = os.path.join(str(tmp_path), "model.gguf")
+    with open(path, "wb") as f:
+        f.write(b"GGUF")
+    monkeypatch.setitem(sys.modules, "gguf", None)
+    with pytest.raises(ModelLoadError) as caught:
+        TransformersWriter(path, device="cpu").load()
+    assert str(caught.value) == f"alttext: error: cannot load the writer model {path!r}: a GGUF file needs gguf: pip install 'alttext[local]'"
+    monkeypatch.delitem(sys.modules, "gguf")
+    pytest.importorskip("gguf")
+    with pytest.raises(ModelLoadError) as caught:  # four bytes are no model
+        TransformersWriter(path, device="cpu").load()
+    message = str(caught.value)
+    assert message.startswith(f"alttext: error: cannot load the writer model {path!r}: not a GGUF file") and "\n" not in message

@@ -23,7 +23,7 @@ from alttext.model import Settings
 
 FILE_NAME = "descriptions.sqlite3"
 # Bumped when what a cached description means changes (cleaning, the guard, the stored fields).
-SCHEMA = 1
+SCHEMA = 2
 BUSY_TIMEOUT_S = 10.0
 
 Key = tuple[str, str]  # (image sha256, fingerprint)
@@ -35,10 +35,14 @@ def folder_for(settings: Settings) -> str:
 
 def fingerprint(settings: Settings, language: str, context: Iterable[tuple[str, str]]) -> str:
     """What, besides the image, decides the description."""
+    from alttext.pipeline.evidence import VERSION as EVIDENCE
+    from alttext.pipeline.evidence import kind, metadata, ocr
     from alttext.pipeline.prompt import PROMPT_VERSION
 
     parts = {
         "schema": SCHEMA,
+        "evidence": [EVIDENCE, kind.VERSION, metadata.VERSION, ocr.engine_version() if settings.ocr != "off" else "off"],
+        "language_fallback": settings.language_fallback,
         "captioner": settings.captioner,
         "captioner_precision": settings.captioner_precision,
         "backend": settings.backend,

@@ -52,7 +52,7 @@ _SUBJECTIVE = {
 _MEASUREMENT = {
     "en": re.compile(
         r"\b\d+(?:[.,]\d+)?\s?(?:mm|cm|m|km|meters?|metres?|inch(?:es)?|in|ft|feet|foot|yards?|miles?|kg|g|lbs?"
-        r"|pounds|ounces|oz|%|percent|degrees|°[CF]?|mph|km/h|px|pixels)\b|\d+\s?°",
+        r"|pounds|ounces|oz|percent|degrees|°[CF]?|mph|km/h|px|pixels)\b|\b\d+(?:[.,]\d+)?\s?%|\d+\s?°",
         re.IGNORECASE,
     ),
     "zh": re.compile(r"\d+(?:\.\d+)?\s?(?:毫米|厘米|米|公里|千米|千克|公斤|克|斤|度|％|%|英寸|英尺)"),
@@ -74,6 +74,17 @@ _NAME = {
     "en": re.compile(r"(?<=[\s,;(])(?:[A-Z][a-z]+|[a-z]+[A-Z][A-Za-z]*)(?:['’-][A-Za-z]+)*"),
     "zh": re.compile(r"(?=[A-Za-z]{2})[A-Za-z]*[A-Z][A-Za-z]*"),
 }
+
+
+# Nationality and language adjectives: capitalised, but not names ("a Chinese sign", "French bread").
+_DEMONYMS = frozenset(
+    "African American Arabic Asian Australian Brazilian British Canadian Chinese Danish Dutch Egyptian English European"
+    " Finnish French German Greek Indian Indonesian Irish Italian Japanese Korean Latin Mexican Norwegian Persian Polish"
+    " Portuguese Russian Scottish Spanish Swedish Swiss Thai Turkish Ukrainian Vietnamese Welsh".split()
+)
+# An answer that repeats this many words of the instructions or examples in a row (English), or this
+# many characters (Chinese), copied them instead of describing the picture.
+ECHO_WORDS, ECHO_CHARS = 6, 8
 
 
 @dataclass(frozen=True)
@@ -154,16 +165,24 @@ def lint(text: str, language: str, minimum: int, maximum: int, given: str = "") 
     found: list[LintFinding] = []
     checks = (("metaphor", _METAPHOR), ("subjective", _SUBJECTIVE), ("measurement", _MEASUREMENT), ("date", _DATE))
     allowed = set(re.findall(r"[A-Za-z]+(?:['’-][A-Za-z]+)*", given))
+    plain_given = " ".join(given.split()).lower()
     for i, sentence in enumerate(sentences(text, language)):
         matched: list[str] = []
         for rule, patterns in checks:
             for m in patterns[language].finditer(sentence):
-                found.append(LintFinding(rule, m.group(0), i))
                 matched.append(m.group(0))
+                # A date or a measurement the picture itself shows (visible text, a caption) is a fact.
+                if rule in ("measurement", "date") and " ".join(m.group(0).split()).lower() in plain_given:
+                    continue
+                found.append(LintFinding(rule, m.group(0), i))
+        first = re.match(r"[\W_]*([A-Za-z]+)", sentence)
         for m in _NAME[language].finditer(sentence):
             name = m.group(0)
-            if name not in allowed and not any(name in other for other in matched):  # "July" is a date already
-                found.append(LintFinding("name", name, i))
+            if first is not None and m.start() == first.start(1):
+                continue  # a sentence's first word is capitalised anyway
+            if name in allowed or name in _DEMONYMS or any(name in other for other in matched):  # "July" is a date already
+                continue
+            found.append(LintFinding("name", name, i))
         if _OPENINGS[language].match(sentence) or _LABEL.match(sentence):
             found.append(LintFinding("opening", sentence.split()[0] if language == "en" else sentence[:6], i))
     if len(text) > maximum:
@@ -177,3 +196,39 @@ def drop_sentences(text: str, language: str, findings: list[LintFinding]) -> str
     """``text`` without the sentences that findings point at ('' if none would be left)."""
     bad = {f.sentence for f in findings if f.sentence >= 0}
     return _join([s for i, s in enumerate(sentences(text, language)) if i not in bad], language)
+
+
+def echo(text: str, instructions: str, evidence: str, language: str) -> LintFinding | None:
+    """A finding when ``text`` copies a run of the prompt's instructions or examples: six words in a
+    row (eight Chinese characters) of them, of which at least two words (three characters) carry
+    content that the picture's own evidence and page (``evidence``) do not. Framing words ("the
+    text", "界面截图") and the picture's own words may repeat; "a brown horse stands" from an
+    example may not."""
+    from alttext.pipeline.grounding import function_words
+
+    if language == "zh":
+        plain = "".join(text.split())
+        source, own = "".join(instructions.split()), set(evidence)
+        framing = function_words("zh")
+        for k in range(len(plain) - ECHO_CHARS + 1):
+            piece = plain[k : k + ECHO_CHARS]
+            novel = [c for c in piece if "\u3400" <= c <= "\u9fff" and c not in own and c not in framing]
+            if piece in source and len(novel) >= 3:
+                return LintFinding("prompt-echo", piece, -1)
+        return None
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    source = " " + " ".join(re.findall(r"[a-z0-9]+", instructions.lower())) + " "
+    own, framing = set(re.findall(r"[a-z0-9]+", evidence.lower())), function_words("en")
+    for k in range(len(words) - ECHO_WORDS + 1):
+        run = words[k : k + ECHO_WORDS]
+        novel = [w for w in run if w not in own and w not in framing]
+        if f" {' '.join(run)} " in source and len(novel) >= 2:
+            return LintFinding("prompt-echo", " ".join(run), -1)
+    return None
+
+
+def scrub(text: str, language: str) -> str:
+    """An English caption without the subjective words the prompt forbids ("a pretty lady" ->
+    "a lady"), for a caption used as it is. Other languages are left as they are: taking a word out
+    of a Chinese phrase leaves its particle behind."""
+    return " ".join(_SUBJECTIVE["en"].sub("", text).split()) if language == "en" else text

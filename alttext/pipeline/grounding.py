@@ -116,6 +116,12 @@ def _lists() -> _Lists:
     )
 
 
+def function_words(language: str) -> frozenset[str]:
+    """The words (English) or characters (Chinese) that carry no visual claim."""
+    lists = _lists()
+    return lists.function if language == "en" else frozenset("".join(lists.zh_function))
+
+
 def key(word: str) -> str:
     """The comparison key of an English word: irregular forms, stem, synonym group."""
     lists = _lists()

@@ -38,7 +38,7 @@ class OpenAISettings:
     model: str
     temperature: float = 0.6
     top_p: float = 0.95
-    max_tokens: int = 256
+    max_tokens: int = 160  # an alt text of 187 characters is about 50 tokens; a rambling answer stops here
     timeout: float = 60.0
     retries: int = 2
     concurrency: int = 4

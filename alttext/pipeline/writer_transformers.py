@@ -26,21 +26,37 @@ the same images in the same batches give the same text on a rerun.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alttext.pipeline.caption import cpu_has_bf16, model_load_error, no_loading_bars, pack_linear_layers, pick_device, use_cpu_threads
+from alttext import messages
+from alttext.pipeline.caption import (
+    ModelLoadError,
+    cpu_has_bf16,
+    model_load_error,
+    no_loading_bars,
+    pack_linear_layers,
+    pick_device,
+    use_cpu_threads,
+)
 
 DEFAULT_WRITER = "Qwen/Qwen3-0.6B"
+# Tokens an answer may take: an alt text of the longest default budget (187 English characters, 90
+# Chinese) is 50 to 90 tokens. A small model that rambles on stops here instead of at 256; what
+# it says past the budget is cut by cleaning anyway.
+ANSWER_TOKENS = 160
 
 
 @dataclass
 class _Batch:
     """A batch as written: each row's prompt tokens, the mask of the prompt's columns, the cache,
     and from which token a kept row's cache is taken: the end of the instructions (the system
-    message) every prompt in the language starts with, so that a retry batch whose rows share
-    less than this batch's did (captions that start alike here, not there) still takes it."""
+    message and the worked examples) every prompt of the language and kind starts with, so that a
+    retry batch whose rows share less than this batch's did (captions that start alike here, not
+    there) still takes it."""
 
     rows: list[list[int]]
     mask: Any
@@ -66,6 +82,22 @@ def _common(a: Sequence[int], b: Sequence[int]) -> int:
     return next((k for k in range(n) if a[k] != b[k]), n)
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # in sys.modules as None: taken away
+        return False
+
+
+def gguf_source(model: str) -> tuple[str, dict[str, str]]:
+    """Where ``from_pretrained`` finds a model: a ``.gguf`` file (as Ollama and LM Studio keep them)
+    loads from its folder with ``gguf_file``; a hub id or a folder as it is."""
+    if model.lower().endswith(".gguf") and os.path.isfile(model):
+        folder, name = os.path.split(os.path.abspath(model))
+        return folder, {"gguf_file": name}
+    return model, {}
+
+
 def seed_for(image_sha256: str) -> int:
     """A per-image seed from its content hash."""
     return int(image_sha256[:8], 16)
@@ -85,7 +117,7 @@ class TransformersWriter:
         temperature: float = 0.6,
         top_p: float = 0.95,
         top_k: int = 20,
-        max_new_tokens: int = 256,
+        max_new_tokens: int = ANSWER_TOKENS,
         quantize: str = "none",
     ) -> None:
         self.model_id = model
@@ -117,11 +149,20 @@ class TransformersWriter:
         # halves the memory and is faster. int8 quantization starts from fp32.
         native = self.device == "cuda" or (self.device == "cpu" and cpu_has_bf16())
         dtype = torch.bfloat16 if native and self.quantize != "int8" else torch.float32
+        source, options = gguf_source(self.model_id)
+        # transformers reads a GGUF file with the gguf package, and loads it with accelerate.
+        missing = [m for m in ("gguf", "accelerate") if options and not _installed(m)]
+        if missing:
+            raise ModelLoadError(messages.GGUF_NEEDS.format(model=self.model_id, module=" and ".join(missing)))
         try:
-            tokenizer = AutoTokenizer.from_pretrained(self.model_id)
-            model = AutoModelForCausalLM.from_pretrained(self.model_id, dtype=dtype)
+            tokenizer = AutoTokenizer.from_pretrained(source, **options)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **options)
         except (OSError, ValueError) as exc:
             raise model_load_error("writer", self.model_id, "writer_model", exc) from None
+        except Exception as exc:  # a GGUF file the reader cannot parse fails in its own ways
+            if not options:
+                raise
+            raise model_load_error("writer", self.model_id, "writer_model", ValueError(f"not a GGUF file transformers can read ({exc})")) from None
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -187,7 +228,7 @@ class TransformersWriter:
         mask = torch.tensor([[1] * shared + [0] * (width - n) + [1] * n + [0] * (tail - len(r)) + [1] * len(r)
                              for n, r in zip(reused, rest)], device=self.device)
         prefix = self.prefix_cache(rows[0][:shared])
-        instructions = [m for m in conversations[0][:1] if m.get("role") == "system"]
+        instructions = list(conversations[0][:-1])  # the rules and worked examples, before the picture's own message
         start = min(shared, _common(rows[0], self.tokenizer(self.prompt_text(instructions), add_special_tokens=False)["input_ids"]))
         kept = taken if width else None
         if not self._separate_prefix():
