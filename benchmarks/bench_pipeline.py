@@ -189,7 +189,8 @@ def naive(paths: list[str], contexts: list[Any], captioner: Any, writer: Any, ne
     from PIL import Image
 
     from alttext.pipeline.clean import clean
-    from alttext.pipeline.prompt import Facts, build_messages
+    from alttext.pipeline.evidence import Evidence
+    from alttext.pipeline.prompt import build_messages
 
     started = time.perf_counter()
     for path, context in zip(paths, contexts):
@@ -198,7 +199,7 @@ def naive(paths: list[str], contexts: list[Any], captioner: Any, writer: Any, ne
         with torch.inference_mode():
             ids = captioner._model.generate(**inputs, max_new_tokens=captioner.max_new_tokens, do_sample=False, num_beams=1)
         caption = captioner._processor.decode(ids[0], skip_special_tokens=True)
-        prompt = writer.tokenizer.apply_chat_template(build_messages(Facts(caption), context, "en"), tokenize=False,
+        prompt = writer.tokenizer.apply_chat_template(build_messages(Evidence(captions=(caption,)), context, "en"), tokenize=False,
                                                       add_generation_prompt=True, enable_thinking=False)
         encoded = writer.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
