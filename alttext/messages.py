@@ -119,6 +119,7 @@ WATCH_NEEDS = "alttext: error: watch needs the {module} package: pip install {mo
 
 OCR_MISSING = "alttext: error: reading text in images needs the ocr extra ({module} is not installed): pip install 'alttext[ocr]', or set ocr = \"off\""
 OCR_BROKEN = "alttext: error: the OCR engine could not be loaded ({reason}); reinstall it with pip install --force-reinstall 'alttext[ocr]', or set ocr = \"off\""
+OCR_FAILED = "the text in the picture could not be read ({reason})"
 OCR_OFF = "alttext: note: text in images is not read (the OCR engine is not installed): pip install 'alttext[ocr]'"
 
 DECORATIVE = 'probably decorative ({why}): if it is, give it alt="" (in Markdown, put <!-- alttext: decorative --> before it)'
@@ -127,3 +128,4 @@ NO_TEXT_IN_LANGUAGE = "no acceptable Chinese alt text could be written (the capt
 OTHER_LANGUAGE = "written in {language}: no acceptable text in the page's language could be made"
 LONG_DESCRIPTION = "this {kind} holds more than an alt text can: give it a long description (a caption, a table or a linked page)"
 NOT_IN_LANGUAGE = {"en": "not written in English", "zh": "not written in Chinese"}
+UNTRANSLATED = "English words left untranslated"

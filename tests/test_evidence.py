@@ -357,3 +357,13 @@ def test_fix_with_no_models_at_all_writes_the_visible_text_and_leaves_decorative
     with open("report.json", encoding="utf-8") as f:
         [entry] = json.load(f)["entries"]
     assert (entry["src"], entry["alt"], entry["decorative"], entry["kind"], entry["needs_review"]) == ("img/spacer.png", "", True, "decorative", True)
+
+
+def test_a_picture_the_ocr_engine_fails_on_is_described_from_the_rest() -> None:
+    class Failing:
+        def read(self, image: object) -> list[TextLine]:
+            raise RuntimeError("ONNXRuntimeError: bad input\nmore detail")
+
+    [d] = describe([_drawn("acme-logo.png")], None, NONE, reader=Failing())
+    assert d.error is None and d.kind == "logo" and d.reason == "nothing in the picture or its file says what it shows; it needs a person's description"
+    assert d.notes == ("the text in the picture could not be read (ONNXRuntimeError: bad input)",)

@@ -87,6 +87,7 @@ class _Job:
     seed: int = 0
     result: Description | None = None
     twin: _Job | None = None  # an earlier job with the same picture, evidence and page: its text is this one's
+    warnings: tuple[str, ...] = ()  # evidence that could not be gathered, for the person reviewing
 
 
 # Loaded models, one per configuration, kept for the life of the process (fix and watch describe
@@ -305,17 +306,25 @@ def _gather(jobs: list[_Job], reader: Any, progress: Progress) -> None:
     """The measured evidence: visible text once per picture, the kind per listing (the page's
     words and whether the image is a link's only content can change it)."""
     read: dict[int, list[Any]] = {}
+    failed: dict[int, str] = {}
     pictures = [i for i, job in enumerate(jobs) if job.loaded is not None and job.rep == i and job.loaded.image is not None]
     if reader is not None and pictures:
         progress.stage("reading text", len(pictures), "images")
         for i in pictures:
-            read[i] = reader.read(jobs[i].loaded.image) if _big_enough(jobs[i].loaded) else []
+            try:
+                read[i] = reader.read(jobs[i].loaded.image) if _big_enough(jobs[i].loaded) else []
+            except ocr.OCRUnavailable:
+                raise
+            except Exception as exc:  # the engine failed on this picture: the rest of its evidence still counts
+                failed[i] = messages.OCR_FAILED.format(reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             progress.advance()
     for job in jobs:
         if job.loaded is None:
             continue
         lines = read.get(job.rep)
         job.evidence = gather(job.loaded, lines, _hints(job.context), functional=bool(job.context.link_target))
+        if job.rep in failed:
+            job.warnings = (failed[job.rep],)
 
 
 def _big_enough(loaded: LoadedImage) -> bool:
@@ -385,7 +394,7 @@ def _settle(job: _Job, settings: Settings) -> bool:
         job.result = replace(job.result, decorative=True, needs_review=True, reason=messages.DECORATIVE.format(why=evidence.kind_reason))
         return False
     if not evidence.substantive and not job.context.link_target:
-        job.result = replace(job.result, needs_review=True, reason=messages.NO_EVIDENCE)
+        job.result = replace(job.result, needs_review=True, reason=messages.NO_EVIDENCE, notes=job.warnings)
         return False
     if settings.backend == "none" or not evidence.substantive:
         _fall_back(job, settings, needs_review=settings.backend != "none")
@@ -414,12 +423,13 @@ def _fall_back(job: _Job, settings: Settings, needs_review: bool = True, **why: 
 
 
 def _notes(job: _Job, text: str) -> tuple[str, ...]:
-    """A chart or diagram with more visible text than its alt text holds needs a long description."""
+    """What the person reviewing should know: evidence that could not be gathered, and a chart or
+    diagram with more visible text than its alt text holds, which needs a long description."""
     if job.evidence.kind in ("chart", "diagram") and job.evidence.text:
         missing = [t.text for t in job.evidence.text if t.text not in text]
         if len(missing) > len(job.evidence.text) / 2:
-            return (messages.LONG_DESCRIPTION.format(kind=job.evidence.kind),)
-    return ()
+            return (*job.warnings, messages.LONG_DESCRIPTION.format(kind=job.evidence.kind))
+    return job.warnings
 
 
 def _distinct(jobs: list[_Job]) -> list[_Job]:
@@ -517,6 +527,10 @@ def _judge(raw: str, draft: _Draft, settings: Settings) -> tuple[str, list[clean
         findings.append(echo)
     if not _in_language(text, job.language):
         findings.append(cleaning.LintFinding("language", messages.NOT_IN_LANGUAGE[job.language], -1))
+    elif job.language == "zh":
+        untranslated = _untranslated(text, job)
+        if untranslated:
+            findings.append(cleaning.LintFinding("language", f"{messages.UNTRANSLATED}: {', '.join(untranslated)}", -1))
     if settings.grounding != "off":  # what the evidence says must be said: its visible text, its subject
         missing = _missing_text(text, job.evidence, job.language, b.maximum)
         if missing:
@@ -546,6 +560,14 @@ def _missing_text(text: str, evidence: Evidence, language: str, maximum: int) ->
 
 def _plain(text: str) -> str:
     return " ".join(re.sub(r"[\"“”'‘’「」.,;:!?。，；：！？]", " ", text.lower()).split())
+
+
+def _untranslated(text: str, job: _Job) -> list[str]:
+    """English words left in a Chinese answer ("一只 giraffe"): those the picture or page does not
+    show as they are (visible text, a name in the file or on the page may stay in Latin letters)."""
+    shown = " ".join([*(t.text for t in job.evidence.text), *job.evidence.svg_text, *(v for _, v in job.evidence.metadata),
+                      *(v for _, v in job.context.items())]).lower()
+    return [w for w in re.findall(r"[A-Za-z]{3,}", text) if w.lower() not in shown]
 
 
 def _in_language(text: str, language: str) -> bool:
