@@ -30,6 +30,7 @@ from alttext.pipeline import grounding
 from alttext.pipeline.cache import Cache, file_sha256, fingerprint
 from alttext.pipeline.elements import combined
 from alttext.pipeline.evidence import Evidence, compose, gather, ocr, visible_items
+from alttext.pipeline.evidence.kind import measure
 from alttext.pipeline.prompt import PROMPT_VERSION, Context, budget, build_messages, feedback_lines, instructions, resolve_language
 from alttext.progress import Progress
 
@@ -254,11 +255,11 @@ def _run(jobs: list[_Job], given: list[Sequence[str] | None], settings: Settings
     evidence_s = time.perf_counter() - started
     _caption(jobs, given, settings, captioner, progress)
     caption_s = time.perf_counter() - started - evidence_s
-    base = dict(backend=settings.backend, writer_model=writer_model(settings), prompt_version=PROMPT_VERSION)
+    captioned_by = "(given)" if any(c is not None for c in given) else settings.captioner
+    base = dict(backend=settings.backend, writer_model=writer_model(settings), prompt_version=PROMPT_VERSION, captioner=captioned_by)
     for job in jobs:
-        base_caption = "(given)" if any(c is not None for c in given) else ("none" if settings.captioner == "none" else settings.captioner)
         b = budget(job.language, settings.length or None, job.evidence.size(job.language))
-        job.result = Description(image=job.path, text="", caption=job.evidence.caption, captioner=base_caption,
+        job.result = Description(image=job.path, text="", caption=job.evidence.caption,
                                  language=job.language, kind=job.evidence.kind, evidence=tuple(job.evidence.facts(job.language)),
                                  bounds=(b.minimum, b.maximum), **base)
     todo = [job for job in jobs if _settle(job, settings)]
@@ -318,11 +319,14 @@ def _gather(jobs: list[_Job], reader: Any, progress: Progress) -> None:
             except Exception as exc:  # the engine failed on this picture: the rest of its evidence still counts
                 failed[i] = messages.OCR_FAILED.format(reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             progress.advance()
+    measured: dict[int, Any] = {}  # a picture's pixels are measured once, however many pages show it
     for job in jobs:
         if job.loaded is None:
             continue
         lines = read.get(job.rep)
-        job.evidence = gather(job.loaded, lines, _hints(job.context), functional=bool(job.context.link_target))
+        if job.loaded.image is not None and job.rep not in measured:
+            measured[job.rep] = measure(job.loaded.image, job.loaded.width, job.loaded.height, job.loaded.alpha, lines or ())
+        job.evidence = gather(job.loaded, lines, _hints(job.context), bool(job.context.link_target), measured.get(job.rep))
         if job.rep in failed:
             job.warnings = (failed[job.rep],)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alttext.pipeline.evidence import colours as colour_names
-from alttext.pipeline.evidence.kind import NUMBER, Kind, box_pixels, boxed, classify, measure, swatch
+from alttext.pipeline.evidence.kind import NUMBER, Features, Kind, box_pixels, boxed, classify, measure, swatch
 from alttext.pipeline.evidence.ocr import TextLine, place
 
 VERSION = "evidence/1"
@@ -167,13 +167,15 @@ def title_line(lines: Sequence[TextLine]) -> TextLine | None:
     return top if top.box[1] < 0.34 and top.height >= 1.25 * usual else None
 
 
-def gather(loaded: Any, lines: Sequence[TextLine] | None, hints: Sequence[str], functional: bool) -> Evidence:
+def gather(loaded: Any, lines: Sequence[TextLine] | None, hints: Sequence[str], functional: bool,
+           features: Features | None = None) -> Evidence:
     """The measured evidence of a loaded image (``images.LoadedImage``), without captions.
     ``lines``: its visible text as OCR read it, or None when OCR did not run; ``hints``: its file
-    name and page context; ``functional``: it is the only content of a link or button."""
+    name and page context; ``functional``: it is the only content of a link or button;
+    ``features``: its pixels' ``kind.measure``, where already measured."""
     if loaded.image is None:  # SVG: its own text is the evidence
         return Evidence(svg_text=loaded.svg_text, metadata=loaded.metadata)
-    features = measure(loaded.image, loaded.width, loaded.height, loaded.alpha, lines or ())
+    features = features or measure(loaded.image, loaded.width, loaded.height, loaded.alpha, lines or ())
     kind = classify(features, hints, functional)
     text = tuple(lines or ())
     if kind.name == "photo":
