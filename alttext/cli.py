@@ -25,6 +25,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="alttext", description="Find and fix images without alt text in HTML and Markdown.")
     parser.add_argument("--version", action="version", version=f"alttext {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     check = commands.add_parser("check", help="report images without alt text (no models needed)")
@@ -33,8 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--strict", action="store_true", default=None, help="also report weak alt text (ALT002)")
     check.add_argument("--include", action="append", metavar="GLOB", help="also check files matching GLOB (repeatable)")
     check.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
+    check.add_argument("--select", metavar="RULES", help="report only these rules, comma-separated (default: ALT001,ALT003, and ALT002 with --strict)")
+    check.add_argument("--ignore", metavar="RULES", help="do not report these rules, comma-separated")
+    check.add_argument("--no-ignore", dest="respect_ignore", action="store_false", default=None,
+                       help="also check files that .gitignore and .ignore leave out")
     check.add_argument("--engine", metavar="NAME", help="Markdown dialect: auto (default), commonmark, gfm, mdx, mkdocs, jekyll, hugo")
     check.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary line")
+    check.add_argument("--require-files", action="store_true", help="exit 2 when the paths hold no HTML or Markdown file to check")
     check.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="processes to use (default: one per CPU)")
     check.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
     describe = commands.add_parser("describe", help="write alt text for image files (loads the models)")
@@ -54,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     fix.add_argument("--fetch-remote", action="store_true", default=None, help="download http(s) images to describe them")
     fix.add_argument("--include", action="append", metavar="GLOB", help="also fix files matching GLOB (repeatable)")
     fix.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
+    fix.add_argument("--select", metavar="RULES", help="report only these rules, comma-separated (default: ALT001,ALT003, and ALT002 with --strict)")
+    fix.add_argument("--ignore", metavar="RULES", help="do not report these rules, comma-separated")
+    fix.add_argument("--no-ignore", dest="respect_ignore", action="store_false", default=None,
+                       help="also check files that .gitignore and .ignore leave out")
     fix.add_argument("--engine", metavar="NAME", help="Markdown dialect (default: auto)")
     fix.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary line or progress bar")
     fix.add_argument("--shard", type=_shard, metavar="K/N", help="only the files of shard K of N (split a site across CI jobs)")
@@ -76,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--fetch-remote", action="store_true", default=None, help="download http(s) images to describe them")
     watch.add_argument("--include", action="append", metavar="GLOB")
     watch.add_argument("--exclude", action="append", metavar="GLOB")
+    watch.add_argument("--no-ignore", dest="respect_ignore", action="store_false", default=None,
+                       help="also check files that .gitignore and .ignore leave out")
     watch.add_argument("--engine", metavar="NAME")
     _pipeline_options(watch)
     watch.add_argument("--config", metavar="FILE")
@@ -92,6 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     cache = commands.add_parser("cache", help="show or clear the description cache")
     cache.add_argument("action", choices=("stats", "clear"))
     cache.add_argument("--config", metavar="FILE")
+    models = commands.add_parser("models", help="list the configured models and where they are; pull downloads them")
+    models.add_argument("action", nargs="?", choices=("list", "pull"), default="list",
+                        help="list (default): each model, where it is and its size; pull: download the ones not here")
+    models.add_argument("--captioner", metavar="ID", help="captioner model (default: the configured one)")
+    models.add_argument("--model", dest="writer_model", metavar="ID", help="writer model (default: the configured one)")
+    models.add_argument("--backend", choices=("transformers", "openai", "none"), default=None, help="writer backend (default: the configured one)")
+    models.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
+    for sub in commands.choices.values():  # also after the command: alttext fix --debug
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an unexpected error")
     return parser
 
 
@@ -182,7 +203,7 @@ def _check(args: argparse.Namespace) -> int:
     from alttext.report.text import summary
     from alttext.scan.files import check_paths
 
-    cli = {k: getattr(args, k) for k in ("format", "strict", "include", "exclude", "quiet", "jobs", "engine")}
+    cli = {k: getattr(args, k) for k in ("format", "strict", "select", "ignore", "include", "exclude", "respect_ignore", "quiet", "jobs", "engine")}
     try:
         settings = load_settings(cli, config_path=args.config)
     except ConfigError as exc:
@@ -191,12 +212,15 @@ def _check(args: argparse.Namespace) -> int:
     report = check_paths(args.paths, settings)
     sys.stdout.write(render(report, settings.format))
     sys.stdout.flush()
-    for error in report.errors:
-        print(error.message, file=sys.stderr)
-    if settings.format == "text" and not settings.quiet:
-        for line in summary(report):
+    for line in (*report.warnings, *(error.message for error in report.errors)):
+        print(line, file=sys.stderr)
+    nothing = not report.files_checked and not report.errors and args.require_files
+    if nothing:
+        print(messages.ERR_NOTHING.format(paths=", ".join(args.paths or ["."])), file=sys.stderr)
+    elif settings.format == "text" and not settings.quiet:
+        for line in summary(report, args.paths):
             print(line, file=sys.stderr)
-    if report.errors:
+    if report.errors or nothing:
         return EXIT_ERROR
     return EXIT_FINDINGS if report.findings else EXIT_CLEAN
 
@@ -205,7 +229,7 @@ def _fix(args: argparse.Namespace) -> int:
     from alttext import commands
     from alttext.config import ConfigError, load_settings
 
-    keys = ("include", "exclude", "engine", "quiet", "strict", "fetch_remote", *PIPELINE_KEYS)
+    keys = ("include", "exclude", "respect_ignore", "select", "ignore", "engine", "quiet", "strict", "fetch_remote", *PIPELINE_KEYS)
     try:
         settings = load_settings({k: getattr(args, k, None) for k in keys}, config_path=args.config)
     except ConfigError as exc:
@@ -220,7 +244,7 @@ def _fix(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     from alttext.config import ConfigError, load_settings
 
-    keys = ("include", "exclude", "engine", "strict", "fetch_remote", *PIPELINE_KEYS)
+    keys = ("include", "exclude", "respect_ignore", "engine", "strict", "fetch_remote", *PIPELINE_KEYS)
     try:
         settings = load_settings({k: getattr(args, k, None) for k in keys}, config_path=args.config)
     except ConfigError as exc:
@@ -334,24 +358,100 @@ def _cache(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+# The extra that brings each optional package, for the one line a missing one gets.
+EXTRAS = {"PIL": "fix", "openai": "fix", "watchdog": "watch", "torch": "local", "transformers": "local", "tokenizers": "local",
+          "safetensors": "local", "huggingface_hub": "local", "gguf": "local", "accelerate": "local", "rapidocr_onnxruntime": "ocr",
+          "onnxruntime": "ocr", "cv2": "ocr", "numpy": "fix"}
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that went away (`alttext check | head`)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "check":
-            return _check(args)
-        if args.command == "describe":
-            return _describe(args)
-        if args.command in ("fix", "apply"):
-            return _fix(args)
-        if args.command == "cache":
-            return _cache(args)
-        if args.command == "watch":
-            return _watch(args)
-        if args.command == "eval":
-            return _eval(args)
-        parser.print_help()
-        return EXIT_CLEAN
+        return _run(parser, args)
     except KeyboardInterrupt:
         print(messages.INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader stopped reading: end quietly, and keep Python from complaining at exit too.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # a stream that is no file
+            pass
+        return EXIT_BROKEN_PIPE
+    except ImportError as exc:
+        # A crash is never exit 1 (findings): a CI gate that allows 1 must not pass on it.
+        root = (exc.name or "").split(".")[0]
+        if root not in EXTRAS or args.debug:
+            return _unexpected(exc, args.debug)
+        print(messages.EXTRA_MISSING.format(command=args.command, extra=EXTRAS[root], module=root), file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        return _unexpected(exc, args.debug)
+
+
+def _unexpected(exc: BaseException, debug: bool) -> int:
+    """One line and exit 2 (the traceback with ``--debug``), for an error nobody foresaw."""
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    else:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(messages.UNEXPECTED.format(kind=type(exc).__name__, detail=f": {first}" if first else ""), file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _models(args: argparse.Namespace) -> int:
+    from alttext.config import ConfigError, load_settings
+    from alttext.pipeline import models
+    from alttext.pipeline.evidence import ocr
+
+    try:
+        settings = load_settings({k: getattr(args, k) for k in ("captioner", "writer_model", "backend")}, config_path=args.config)
+    except ConfigError as exc:
+        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
+        return EXIT_ERROR
+    wanted = []
+    if settings.captioner != "none":
+        wanted.append(("captioner", settings.captioner, "captioner"))
+    if settings.backend == "transformers":
+        wanted.append(("writer", settings.writer_model, "writer_model"))
+    found = [models.find(model, role, key) for role, model, key in wanted]
+    if args.action == "pull":
+        absent = [f for f in found if f.hub and not f.where]
+        if absent and not models.hub_reachable():
+            print(messages.MODELS_OFFLINE, file=sys.stderr)
+            return EXIT_ERROR
+        for f in absent:
+            print(messages.MODELS_PULLING.format(role=f.role, model=f.model), file=sys.stderr)
+            models.pull(f.model)
+        found = [models.find(f.model, f.role, f.key) for f in found]
+    for f in found:
+        where = f"{f.where}  {messages.size(f.size)}" if f.where else messages.MODELS_ABSENT
+        print(messages.MODELS_ROW.format(role=f.role, model=f.model, where=where))
+    if settings.backend == "openai":
+        print(messages.MODELS_ROW.format(role="writer", model=settings.writer_model, where=f"on the server {settings.base_url}"))
+    print(messages.MODELS_ROW.format(role="ocr", model=ocr.engine_version() if ocr.available() else "none",
+                                     where="(its models are inside the package)" if ocr.available() else "pip install 'alttext[ocr]'"))
+    return EXIT_CLEAN if all(f.where for f in found) else EXIT_FINDINGS
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "models":
+        return _models(args)
+    if args.command == "check":
+        return _check(args)
+    if args.command == "describe":
+        return _describe(args)
+    if args.command in ("fix", "apply"):
+        return _fix(args)
+    if args.command == "cache":
+        return _cache(args)
+    if args.command == "watch":
+        return _watch(args)
+    if args.command == "eval":
+        return _eval(args)
+    parser.print_help()
+    return EXIT_CLEAN

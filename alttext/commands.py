@@ -35,15 +35,18 @@ def _why_review(dropped: Sequence[str], lint: Sequence[str]) -> str:
     return "; ".join(dropped) if dropped else ("; ".join(dict.fromkeys(lint)) or "the pipeline repaired the text")
 
 
-def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mode, out: TextIO, err: TextIO) -> int:
-    """Edit, verify and (unless told not to) write every file; print what happened."""
+def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mode, out: TextIO, err: TextIO,
+           remaining: bool = False) -> int:
+    """Edit, verify and (unless told not to) write every file; print what happened. ``remaining``:
+    also say how many images in these files still lack alt text (``apply``, whose report may not
+    list them all)."""
     from alttext.write import Changed, write_atomic
 
     lines = err if mode.diff else out
     failed = bool(errors)
     for error in errors:
         print(error.message, file=err)
-    changed = fixed = left = 0
+    changed = fixed = left = still = 0
     for fix in fixes:
         plan_file(fix, settings)
         written = False
@@ -80,9 +83,16 @@ def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mo
                 left += 1
                 reason = p.reason or (fix.problem and "the file was left unchanged") or "the file was not written"
                 print(messages.FIX_NOT_FIXED.format(rule=f.rule, message=f.message, reason=reason, **where), file=lines)
+        written_here = sum(1 for p in fix.proposals if written and p.reason is None and p.alt)
+        still += sum(1 for f in fix.findings if f.rule in ("ALT001", "ALT003")) - written_here
     if not mode.quiet and (fixed or left):
-        print(messages.FIX_SUMMARY.format(fixed=fixed, fixed_word=messages.plural(fixed, "image"), files=changed,
-                                          files_word=messages.plural(changed, "file"), left=left), file=err)
+        summary = messages.FIX_SUMMARY if mode.writes else messages.FIX_WOULD_SUMMARY
+        print(summary.format(fixed=fixed, fixed_word=messages.plural(fixed, "image"), files=changed,
+                             files_word=messages.plural(changed, "file"), left=left), file=err)
+    if remaining and not mode.quiet:
+        template = messages.APPLY_STILL if mode.writes else messages.APPLY_WOULD_STILL
+        print(template.format(count=still, images=messages.plural(still, "image"), files=len(fixes),
+                              files_word=messages.plural(len(fixes), "file")), file=err)
     if failed:
         return EXIT_ERROR
     if left or (changed and not mode.exit_zero_even_if_changed):
@@ -149,5 +159,5 @@ def apply(report: str, settings: Settings, mode: Mode, out: TextIO | None = None
     fixes, skipped, errors = reviewed(rows, settings)
     for line in skipped:
         print(line, file=err)
-    rc = finish(fixes, errors, settings, mode, out, err)
+    rc = finish(fixes, errors, settings, mode, out, err, remaining=True)
     return EXIT_FINDINGS if skipped and rc == EXIT_CLEAN else rc

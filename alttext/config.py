@@ -33,11 +33,33 @@ def _bool(value: Any) -> bool:
 
 
 def _str_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):  # from the environment: comma-separated
+    if isinstance(value, _Comma):  # from the environment or the command line: comma-separated
         return tuple(v.strip() for v in value.split(",") if v.strip())
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
+    if isinstance(value, str):
+        raise ValueError(f'expected a list of strings, not a string: write [{value!r}]'.replace("'", '"'))
     raise ValueError("expected a list of strings")
+
+
+class _Comma(str):
+    """A list given as one comma-separated string (an environment variable, a command-line flag)."""
+
+
+def _rules(value: Any) -> tuple[str, ...]:
+    from alttext.scan.rules import RULE_IDS
+
+    rules = tuple(r.upper() for r in _str_list(value))
+    unknown = [r for r in rules if r not in RULE_IDS]
+    if unknown:
+        raise ValueError(f"unknown rule {unknown[0]!r} (rules: {', '.join(RULE_IDS)})")
+    return rules
+
+
+def _per_file_ignores(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, dict):
+        raise ValueError('expected a table of glob = [rules], for example {"legacy/**" = ["ALT002"]}')
+    return tuple((glob, _rules(rules)) for glob, rules in value.items())
 
 
 def _non_negative_int(value: Any) -> int:
@@ -130,6 +152,10 @@ def _folder(value: Any) -> str:
 KEYS: dict[str, Callable[[Any], Any]] = {
     "include": _str_list,
     "exclude": _str_list,
+    "select": _rules,
+    "ignore": _rules,
+    "per_file_ignores": _per_file_ignores,
+    "respect_ignore": _bool,
     "strict": _bool,
     "format": _format,
     "quiet": _bool,
@@ -239,9 +265,10 @@ def load_settings(
     for key in KEYS:
         name = "ALTTEXT_" + key.upper()
         if name in environ:
-            values.update(_validate(f"environment variable {name}", {key: environ[name]}))
+            values.update(_validate(f"environment variable {name}", {key: _Comma(environ[name])}))
     extend = {k: tuple(cli[k]) for k in ("include", "exclude") if cli.get(k)}
-    values.update(_validate("command line", {k: v for k, v in cli.items() if v is not None and k not in extend}))
+    given = {k: _Comma(v) if isinstance(v, str) else v for k, v in cli.items() if v is not None and k not in extend}
+    values.update(_validate("command line", given))
     settings = dataclasses.replace(Settings(), **values, root=root, config_file=config_path)
     # --include/--exclude on the command line add to what the file and environment set.
     if extend:

@@ -23,6 +23,8 @@ WEAK_PLACEHOLDER = "it is a placeholder"
 WEAK_PREFIX = 'it starts with the redundant phrase "{prefix}"'
 
 SUMMARY_CLEAN = "alttext: no problems found ({files} {files_word} checked)"
+SUMMARY_NOTHING = "alttext: no HTML or Markdown files found in {paths}"
+ERR_NOTHING = "alttext: error: no HTML or Markdown files found in {paths} (--require-files)"
 SUMMARY_FINDINGS = (
     "alttext: {findings} {findings_word} in {with_findings} {with_word} ({files} {files_word} checked)"
 )
@@ -34,12 +36,15 @@ ERR_TOO_LARGE = "{path}: {size} bytes is over max_file_size ({limit} bytes); ski
 ERR_BROKEN_LINK = "{path}: broken symbolic link"
 ERR_LINK_LOOP = "{path}: symbolic link loop"
 ERR_NOT_FOUND = "{path}: no such file or directory"
+UNKNOWN_DIRECTIVE = '{path}:{line}:{column}: warning: unknown alttext directive "{text}" (known: alttext: ignore, alttext: decorative, alttext-disable, alttext-enable, alttext-disable-file, each with optional rule ids)'
 ERR_UNREADABLE = "{path}: cannot read: {reason}"
 ERR_NOT_FILE = "{path}: not a regular file"
 
 CONFIG_ERROR = "alttext: error: {path}: {detail}"
 USAGE_ERROR = "alttext: error: {detail}"
 INTERRUPTED = "alttext: interrupted"
+EXTRA_MISSING = "alttext: error: alttext {command} needs the {extra} extra ({module} is not installed): pip install 'alttext[{extra}]'"
+UNEXPECTED = "alttext: error: unexpected {kind}{detail} (rerun with --debug for the traceback)"
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -68,8 +73,19 @@ IMG_SVG_NO_TEXT = "{name}: SVG has no <title>, <desc> or <text> to describe it; 
 GGUF_NEEDS = "alttext: error: cannot load the writer model {model!r}: a GGUF file needs {module}: pip install 'alttext[local]'"
 MODEL_LOAD = (
     "alttext: error: cannot load the {role} model {model!r}: {reason}. Download it ahead of time "
-    "(huggingface-cli download {model}) or set {key} = \"/path/to/local/folder\" in [tool.alttext]"
+    "(alttext models pull, or hf download {model}) or set {key} = \"/path/to/local/folder\" in [tool.alttext]"
 )
+MODEL_NOT_DOWNLOADED = (
+    "alttext: error: the {role} model {model!r} is not on this machine and the hub cannot be reached: run alttext models pull "
+    "(or hf download {model}) where there is a network, or set {key} = \"/path/to/local/folder\""
+)
+MODEL_MISSING_PATH = "alttext: error: the {role} model {model!r} was not found (no such file or folder); set {key} to a model folder or a hub id"
+MODEL_LOADING = "loading the {role} {model}"
+MODELS_ROW = "{role:<10} {model}  {where}"
+MODELS_ABSENT = "not downloaded (alttext models pull)"
+MODELS_PULLED = "{role} {model}: {where} ({size})"
+MODELS_PULLING = "downloading the {role} {model}"
+MODELS_OFFLINE = "alttext: error: the hub cannot be reached (or HF_HUB_OFFLINE is set): alttext models pull needs a network"
 
 WRITER_CONNECT = "alttext: error: cannot connect to {base_url}: is the server running? ({reason})"
 WRITER_TIMEOUT = "alttext: error: {base_url} did not answer within {timeout:g} s; raise `timeout` or lower `concurrency`"
@@ -88,6 +104,9 @@ FIX_UNVERIFIED = "{path}: the edited text did not verify ({reason}); file left u
 FIX_CHANGED = "{path}: changed on disk since it was read; not written (run again)"
 FIX_UNWRITABLE = "{path}: cannot write: {reason}"
 FIX_SUMMARY = "alttext: {fixed} {fixed_word} fixed in {files} {files_word}, {left} left"
+FIX_WOULD_SUMMARY = "alttext: would fix {fixed} {fixed_word} in {files} {files_word}, {left} left"
+APPLY_STILL = "alttext: {count} {images} in these {files} {files_word} still lack alt text"
+APPLY_WOULD_STILL = "alttext: {count} {images} in these {files} {files_word} would still lack alt text"
 REPORT_WRITTEN = "alttext: {entries} {entries_word} written to {path}; no source file changed"
 REPORT_FORMAT = "{path}: unknown report format; use .json, .csv or .md"
 APPLY_SKIPPED = "{path}:{line}:{column}: skipped: {reason}"

@@ -50,6 +50,7 @@ class FileResult:
     path: str
     findings: tuple[Finding, ...] = ()
     error: FileError | None = None
+    warnings: tuple[str, ...] = ()  # one line each: an unknown alttext directive
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Report:
     files_checked: int
     findings: tuple[Finding, ...]
     errors: tuple[FileError, ...]
+    warnings: tuple[str, ...] = ()
 
     @property
     def files_with_findings(self) -> int:
@@ -69,7 +71,11 @@ class Settings:
 
     include: tuple[str, ...] = ("*.md", "*.markdown", "*.mdx", "*.html", "*.htm", "*.xhtml")
     exclude: tuple[str, ...] = ()
+    respect_ignore: bool = True  # leave out what .gitignore and .ignore files leave out
     strict: bool = False
+    select: tuple[str, ...] = ()  # the rules to report (): ALT001 and ALT003, and ALT002 under strict
+    ignore: tuple[str, ...] = ()  # rules not to report
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, rules), for the files that match
     format: str = "text"
     quiet: bool = False
     max_file_size: int = 20 * 1024 * 1024

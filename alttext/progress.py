@@ -1,7 +1,9 @@
-"""A one-line progress bar on stderr while models work: stage, count, rate and ETA.
+"""Progress on stderr while models work: stage, count, rate and ETA.
 
-Shown only on a terminal; silent when stderr is a pipe or a file (pre-commit, CI logs) and with
-``--quiet``. The line is cleared when a stage ends, so the per-image lines that follow stay clean.
+On a terminal, a one-line bar, cleared when a stage ends so the per-image lines that follow stay
+clean. In a log (CI, pre-commit: stderr is a pipe or a file), a plain line when a stage starts and
+every ``PLAIN_EVERY_S`` seconds, so a long run is never silent. Nothing with ``--quiet``, with
+``TERM=dumb``, or on a stream that is no file at all (a test's buffer).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TextIO
 
 WIDTH = 20
 REFRESH_S = 0.1
+PLAIN_EVERY_S = 15.0
 
 
 def wanted(stream: TextIO, quiet: bool) -> bool:
@@ -27,11 +30,24 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class Progress:
-    """``Progress()`` draws nothing; ``Progress(sys.stderr)`` draws on it."""
+def _is_log(stream: TextIO, quiet: bool) -> bool:
+    """A real file or pipe that is not a terminal (CI, pre-commit)."""
+    if quiet or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
 
-    def __init__(self, stream: TextIO | None = None, clock: object = time.monotonic) -> None:
+
+class Progress:
+    """``Progress()`` draws nothing; ``Progress(sys.stderr)`` draws a bar on it;
+    ``Progress(stream, plain=True)`` writes a line now and then."""
+
+    def __init__(self, stream: TextIO | None = None, clock: object = time.monotonic, plain: bool = False) -> None:
         self.stream = stream
+        self.plain = plain
         self._now = clock  # type: ignore[assignment]
         self.label = ""
         self.unit = ""
@@ -41,7 +57,17 @@ class Progress:
     @classmethod
     def on_terminal(cls, quiet: bool = False, stream: TextIO | None = None) -> Progress:
         stream = stream or sys.stderr
-        return cls(stream if wanted(stream, quiet) else None)
+        if wanted(stream, quiet):
+            return cls(stream)
+        return cls(stream, plain=True) if _is_log(stream, quiet) else cls(None)
+
+    def note(self, text: str) -> None:
+        """Say what is happening before a stage can count it (a model loading)."""
+        self.done()
+        if self.stream is None:
+            return
+        self.stream.write(f"alttext: {text}\n" if self.plain else f"\r\x1b[K{text}")
+        self.stream.flush()
 
     def stage(self, label: str, total: int, unit: str) -> None:
         self.done()
@@ -58,11 +84,12 @@ class Progress:
         self.total += n
         self._draw()
 
-    def line(self) -> str:
-        """The text of the bar, e.g. ``captioning [#####...]  8/24 images  2.1 images/s  ETA 0:08``."""
+    def line(self, bar: bool = True) -> str:
+        """The text of the bar, e.g. ``captioning [#####...]  8/24 images  2.1 images/s  ETA 0:08``
+        (without the bar, for a log: ``captioning 8/24 images  2.1 images/s  ETA 0:08``)."""
         filled = WIDTH * self.count // self.total if self.total else WIDTH
-        bar = "#" * filled + "." * (WIDTH - filled)
-        text = f"alttext: {self.label} [{bar}] {self.count}/{self.total} {self.unit}"
+        drawn = f" [{'#' * filled}{'.' * (WIDTH - filled)}]" if bar else ""
+        text = f"alttext: {self.label}{drawn} {self.count}/{self.total} {self.unit}"
         elapsed = self._now() - self._started  # type: ignore[operator]
         if self.count and elapsed > 0:
             rate = self.count / elapsed
@@ -75,6 +102,14 @@ class Progress:
         if self.stream is None or not self.label:
             return
         now = self._now()  # type: ignore[operator]
+        if self.plain:
+            # A log line when the stage starts, then every PLAIN_EVERY_S: no bar to redraw.
+            if self._drawn and now - self._drawn < PLAIN_EVERY_S:
+                return
+            self._drawn = now
+            self.stream.write(self.line(bar=False) + "\n")
+            self.stream.flush()
+            return
         if not force and now - self._drawn < REFRESH_S:
             return
         self._drawn = now
@@ -83,6 +118,9 @@ class Progress:
 
     def done(self) -> None:
         """Clear the line (the work it measured is finished)."""
+        if self.plain:
+            self.label, self._drawn = "", 0.0
+            return
         if self.stream is not None and self.label:
             self.stream.write("\r\x1b[K")
             self.stream.flush()

@@ -26,7 +26,7 @@ def test_no_arguments_is_help_and_zero(capsys: pytest.CaptureFixture[str]) -> No
 def test_no_files_returns_zero(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["check"]) == 0
-    assert capsys.readouterr().err == "alttext: no problems found (0 files checked)\n"
+    assert capsys.readouterr().err == "alttext: no HTML or Markdown files found in .\n"
 
 
 def test_findings_exit_one_with_exact_output(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

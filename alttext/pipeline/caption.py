@@ -10,12 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from alttext import messages
+from alttext.pipeline.models import ModelLoadError, locate
 
 DEFAULT_CAPTIONER = "Salesforce/blip-image-captioning-base"
-
-
-class ModelLoadError(Exception):
-    """A model that cannot be loaded; ``str()`` says how to get it."""
 
 
 def model_load_error(role: str, model: str, key: str, exc: Exception) -> ModelLoadError:
@@ -328,6 +325,10 @@ class Captioner:
         self._grouped = False  # the cross-attention takes several rows per image
         self.device = "cpu"
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def load(self) -> None:
         if self._model is not None:
             return
@@ -336,9 +337,11 @@ class Captioner:
         no_loading_bars()
         self.device = pick_device(self.device_setting)
         vision, text = precision_dtypes(self.precision, self.device)
+        # On this machine, or the hub reachable: checked in seconds, before the hub client's retries.
+        local = {"local_files_only": True} if locate(self.model_id, "captioner", "captioner") else {}
         try:
-            self._processor = BlipProcessor.from_pretrained(self.model_id)
-            model = BlipForConditionalGeneration.from_pretrained(self.model_id, dtype=text)
+            self._processor = BlipProcessor.from_pretrained(self.model_id, **local)
+            model = BlipForConditionalGeneration.from_pretrained(self.model_id, dtype=text, **local)
         except (OSError, ValueError) as exc:
             raise model_load_error("captioner", self.model_id, "captioner", exc) from None
         self._model = model.to(self.device).eval()

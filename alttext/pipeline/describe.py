@@ -264,9 +264,13 @@ def _run(jobs: list[_Job], given: list[Sequence[str] | None], settings: Settings
                                  bounds=(b.minimum, b.maximum), **base)
     todo = [job for job in jobs if _settle(job, settings)]
     if todo:
-        from alttext.pipeline.writer_transformers import seed_for
+        from alttext.pipeline.writer_transformers import TransformersWriter, seed_for
 
-        writer = writer or make_writer(settings)
+        if writer is None:
+            writer = make_writer(settings)
+            if isinstance(writer, TransformersWriter) and not writer.loaded:
+                progress.note(messages.MODEL_LOADING.format(role="writer", model=settings.writer_model))
+                writer.load()
         assert writer is not None
         for job in todo:
             job.seed = seed_for(job.loaded.sha256 if job.loaded else hashlib.sha256(job.evidence.caption.encode()).hexdigest())
@@ -355,7 +359,11 @@ def _caption(jobs: list[_Job], given: list[Sequence[str] | None], settings: Sett
         return any(j.evidence.kind in _CAPTIONED_KINDS and _unknown([caption, *j.evidence.svg_text], j.context, j.language)
                    for j in listings[i])
 
-    captioner = captioner or make_captioner(settings)
+    if captioner is None:
+        captioner = make_captioner(settings)
+        if not captioner.loaded:  # seconds to minutes, before the first picture: say so
+            progress.note(messages.MODEL_LOADING.format(role="captioner", model=settings.captioner))
+            captioner.load()
     size = getattr(captioner, "batch_size", settings.batch_size)
     progress.stage("captioning", len(wanted), "images")
     found: dict[int, tuple[str, ...]] = {}

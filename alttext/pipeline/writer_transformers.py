@@ -34,7 +34,6 @@ from typing import Any
 
 from alttext import messages
 from alttext.pipeline.caption import (
-    ModelLoadError,
     cpu_has_bf16,
     model_load_error,
     no_loading_bars,
@@ -42,6 +41,7 @@ from alttext.pipeline.caption import (
     pick_device,
     use_cpu_threads,
 )
+from alttext.pipeline.models import ModelLoadError, locate
 
 DEFAULT_WRITER = "Qwen/Qwen3-0.6B"
 # Tokens an answer may take: an alt text of the longest default budget (187 English characters, 90
@@ -137,6 +137,10 @@ class TransformersWriter:
         self._kept: list[_Kept] = []  # rows kept for a retry
         self._growable: bool | None = None  # whether the model's preallocated cache can grow (see _room)
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def load(self) -> None:
         if self._model is not None:
             return
@@ -150,17 +154,21 @@ class TransformersWriter:
         native = self.device == "cuda" or (self.device == "cpu" and cpu_has_bf16())
         dtype = torch.bfloat16 if native and self.quantize != "int8" else torch.float32
         source, options = gguf_source(self.model_id)
+        gguf = bool(options)
         # transformers reads a GGUF file with the gguf package, and loads it with accelerate.
-        missing = [m for m in ("gguf", "accelerate") if options and not _installed(m)]
+        missing = [m for m in ("gguf", "accelerate") if gguf and not _installed(m)]
         if missing:
             raise ModelLoadError(messages.GGUF_NEEDS.format(model=self.model_id, module=" and ".join(missing)))
+        # On this machine, or the hub reachable: checked in seconds, before the hub client's retries.
+        if locate(self.model_id, "writer", "writer_model"):
+            options = {**options, "local_files_only": True}
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **options)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **options)
         except (OSError, ValueError) as exc:
             raise model_load_error("writer", self.model_id, "writer_model", exc) from None
         except Exception as exc:  # a GGUF file the reader cannot parse fails in its own ways
-            if not options:
+            if not gguf:
                 raise
             raise model_load_error("writer", self.model_id, "writer_model", ValueError(f"not a GGUF file transformers can read ({exc})")) from None
         tokenizer.padding_side = "left"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from alttext import messages
 from alttext.model import Report
 
@@ -10,10 +12,13 @@ def render(report: Report) -> str:
     return "".join(f"{f.path}:{f.line}:{f.column}: {f.rule} {f.message}\n" for f in report.findings)
 
 
-def summary(report: Report) -> list[str]:
-    """Lines for stderr."""
+def summary(report: Report, paths: Sequence[str] = ()) -> list[str]:
+    """Lines for stderr. Nothing is called clean that was not checked: a path that does not exist
+    is an error line only, and a folder with no HTML or Markdown says so."""
     files = report.files_checked
     lines = []
+    if not files and not report.findings:  # the error lines, if any, said it all
+        return [] if report.errors else [messages.SUMMARY_NOTHING.format(paths=", ".join(paths or ["."]))]
     if report.findings:
         n, w = len(report.findings), report.files_with_findings
         lines.append(

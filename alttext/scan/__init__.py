@@ -8,13 +8,28 @@ from alttext import messages
 from alttext.model import Finding, Settings
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
 from alttext.scan.lines import LineIndex
-from alttext.scan.rules import may_hold_image, weak_reason
+from alttext.scan.rules import RULE_IDS, may_hold_image, weak_reason
 
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".mdx"})
 
 
 def kind_of(path: str) -> str:
     return "markdown" if os.path.splitext(path)[1].lower() in MARKDOWN_SUFFIXES else "html"
+
+
+def enabled_rules(settings: Settings, path: str) -> set[str]:
+    """The rules that apply to ``path``: ALT001 and ALT003, with ALT002 under ``strict``; or the
+    ``select``ed ones; less the ``ignore``d ones and the file's ``per-file-ignores``."""
+    rules = set(settings.select) if settings.select else {"ALT001", "ALT003", *(("ALT002",) if settings.strict else ())}
+    rules -= set(settings.ignore)
+    if settings.per_file_ignores:
+        from alttext.scan.files import GlobSet, relative_path  # scan.files imports this module
+
+        rel = relative_path(path, settings.root)
+        for pattern, ignored in settings.per_file_ignores:
+            if GlobSet([pattern]).match(rel):
+                rules -= set(ignored)
+    return rules
 
 
 def events_of(text: str, kind: str, engine: str, index: LineIndex | None = None) -> list[Event]:
@@ -28,9 +43,11 @@ def events_of(text: str, kind: str, engine: str, index: LineIndex | None = None)
 
 
 def scan_text(
-    path: str, text: str, settings: Settings, kind: str | None = None, engine: str | None = None
+    path: str, text: str, settings: Settings, kind: str | None = None, engine: str | None = None,
+    warnings: list[str] | None = None,
 ) -> tuple[Finding, ...]:
-    """Findings for one decoded document, in document order."""
+    """Findings for one decoded document, in document order. ``warnings`` collects a line for each
+    comment that looks like an alttext directive and is none."""
     kind = kind or kind_of(path)
     engine = engine or ("gfm" if kind == "markdown" else "html")
     if not may_hold_image(text, engine):
@@ -41,11 +58,25 @@ def scan_text(
         return ()
     # A marker and an image at one offset cannot happen, but keep markers first if it did.
     events.sort(key=lambda e: (e.start, isinstance(e, ImageEvent)))
+    allowed = enabled_rules(settings, path)
+    # <!-- alttext-disable-file --> speaks for the whole file, wherever it stands.
+    for event in events:
+        if isinstance(event, MarkerEvent) and event.kind == "disable-file":
+            allowed -= set(event.rules or RULE_IDS)
+    enabled = set(allowed)
     findings: list[Finding] = []
     pending: tuple[str, int] | None = None
     for event in events:
         if isinstance(event, MarkerEvent):
-            pending = (event.kind, index.position(max(event.end - 1, event.start))[0])
+            if event.kind in ("ignore", "decorative"):
+                pending = (event.kind, index.position(max(event.end - 1, event.start))[0])
+            elif event.kind == "disable":
+                enabled -= set(event.rules or RULE_IDS)
+            elif event.kind == "enable":
+                enabled |= set(event.rules or RULE_IDS) & allowed
+            elif event.kind == "unknown" and warnings is not None:
+                line, column = index.position(event.start)
+                warnings.append(messages.UNKNOWN_DIRECTIVE.format(path=path, line=line, column=column, text=event.rules[0]))
             continue
         line, column = index.position(event.start)
         # A marker speaks for the next image only, on its own line or the line after it.
@@ -59,13 +90,15 @@ def scan_text(
         if rule == "ALT001" and marker == "decorative":
             continue
         if rule is None:
-            if not (settings.strict and verdict.alt and not verdict.decorative and not verdict.dynamic):
+            if not ("ALT002" in enabled and verdict.alt and not verdict.decorative and not verdict.dynamic):
                 continue
             reason = weak_reason(verdict.alt, event.src, settings.languages)
             if reason is None:
                 continue
             rule = "ALT002"
             message = messages.WEAK.format(src=event.src, alt=" ".join(verdict.alt.split()), reason=reason)
+        if rule not in enabled:
+            continue
         end_line, end_column = index.position(event.end)
         findings.append(
             Finding(

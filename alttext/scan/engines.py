@@ -36,6 +36,7 @@ class Site:
     engine: str
     root: str
     content: tuple[str, ...]  # absolute folders whose Markdown the engine renders
+    output: tuple[str, ...] = ()  # absolute folders the engine builds into, or installs into: never the source
 
 
 def _read(path: str) -> str:
@@ -54,23 +55,42 @@ def _setting(text: str, key: str) -> str | None:
 
 def _site_in(directory: str) -> Site | None:
     names = set(os.listdir(directory)) if os.path.isdir(directory) else set()
+    def inside(*folders: str) -> tuple[str, ...]:
+        return tuple(os.path.normpath(os.path.join(directory, f)) for f in folders)
+
     for name in _DOCUSAURUS:
         if name in names:
-            return Site("mdx", directory, tuple(os.path.join(directory, d) for d in _DOCUSAURUS_CONTENT))
+            return Site("mdx", directory, inside(*_DOCUSAURUS_CONTENT), inside("build", ".docusaurus"))
     for name in _MKDOCS:
         if name in names:
-            docs = _setting(_read(os.path.join(directory, name)), "docs_dir") or "docs"
-            return Site("mkdocs", directory, (os.path.join(directory, docs),))
+            text = _read(os.path.join(directory, name))
+            docs = _setting(text, "docs_dir") or "docs"
+            return Site("mkdocs", directory, inside(docs), inside(_setting(text, "site_dir") or "site"))
     hugo = next((n for n in _HUGO if n in names), None)
     if hugo is None and ("content" in names or "layouts" in names or "archetypes" in names):
         hugo = next((n for n in _HUGO_LEGACY if n in names), None)
     if hugo:
-        content = _setting(_read(os.path.join(directory, hugo)), "contentDir") or "content"
-        return Site("hugo", directory, (os.path.join(directory, content), os.path.join(directory, "layouts")))
+        text = _read(os.path.join(directory, hugo))
+        content = _setting(text, "contentDir") or "content"
+        return Site("hugo", directory, inside(content, "layouts"), inside(_setting(text, "publishDir") or "public", "resources/_gen"))
     for name in _JEKYLL:
         if name in names:
-            return Site("jekyll", directory, (directory,))
+            text = _read(os.path.join(directory, name))
+            return Site("jekyll", directory, (directory,), inside(_setting(text, "destination") or "_site", "vendor/bundle", ".jekyll-cache"))
     return None
+
+
+def built(directory: str) -> bool:
+    """Whether ``directory`` (absolute) is where a site engine builds its pages (``_site/``,
+    ``public/``, ``site/``, ``build/``) or installs its gems: output, not the source."""
+    parent = os.path.dirname(directory)
+    return any(directory in (_site_at(base).output if _site_at(base) else ()) for base in (parent, os.path.dirname(parent)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _site_at(directory: str) -> Site | None:
+    """The site configured in ``directory`` itself (vendor/bundle and resources/_gen are two deep)."""
+    return _site_in(directory)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -23,7 +23,8 @@ class ImageEvent:
 class MarkerEvent:
     start: int
     end: int
-    kind: str  # decorative | ignore
+    kind: str  # decorative | ignore | disable | enable | disable-file | unknown
+    rules: tuple[str, ...] = ()  # the rules a directive names (none: all); an unknown one's text
 
 
 Event = ImageEvent | MarkerEvent

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from alttext import messages
 from alttext.model import FileError, FileResult, Report, Settings
 from alttext.scan import kind_of, scan_text
+from alttext.scan.engines import built
+from alttext.scan.ignore import ignored
 
 ALWAYS_SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages"})
 _PARALLEL_MIN_FILES = 64
@@ -149,20 +151,13 @@ def discover(paths: Sequence[str], settings: Settings) -> tuple[list[str], list[
         if os.path.isdir(arg):
             walked: list[str] = []
             for dirpath, dirnames, filenames in os.walk(arg):
-                dirnames[:] = sorted(
-                    d
-                    for d in dirnames
-                    if not d.startswith(".")
-                    and d not in ALWAYS_SKIPPED_DIRS
-                    and not _is_virtualenv(os.path.join(dirpath, d))
-                    and not (exclude and exclude.match(relative_path(os.path.join(dirpath, d), root)))
-                )
+                dirnames[:] = sorted(d for d in dirnames if not _skipped_folder(os.path.join(dirpath, d), settings, exclude, root))
                 for name in sorted(filenames):
                     path = os.path.join(dirpath, name)
                     # Include globs select files by name (or anchored path), never because a
                     # directory on the way matches: a folder called notes.md holds no Markdown.
                     rel = relative_path(path, root) if exclude or include_anchored else ""
-                    if _picks(name, rel, include, exclude):
+                    if _picks(name, rel, include, exclude, path, settings):
                         walked.append(_display(path))
             for path in sorted(walked):
                 add(path)
@@ -189,16 +184,25 @@ def selected(path: str, settings: Settings, top: str) -> bool:
     folder = top
     for name in parts[:-1]:
         folder = os.path.join(folder, name)
-        if name.startswith(".") or name in ALWAYS_SKIPPED_DIRS or (exclude and exclude.match(relative_path(folder, root))):
+        if _skipped_folder(folder, settings, exclude, root):
             return False
-    return _picks(parts[-1], relative_path(absolute, root), include, exclude)
+    return _picks(parts[-1], relative_path(absolute, root), include, exclude, absolute, settings)
 
 
-def _picks(name: str, rel: str, include: GlobSet, exclude: GlobSet) -> bool:
+def _skipped_folder(folder: str, settings: Settings, exclude: GlobSet, root: str) -> bool:
+    """Whether a walk leaves ``folder`` out: hidden, a dependency or virtual environment, a site
+    engine's built output, ignored by .gitignore or .ignore, or excluded."""
+    name = os.path.basename(folder)
+    absolute = os.path.abspath(folder)
+    return (name.startswith(".") or name in ALWAYS_SKIPPED_DIRS or _is_virtualenv(folder) or built(absolute)
+            or (settings.respect_ignore and ignored(absolute, True)) or bool(exclude and exclude.match(relative_path(folder, root))))
+
+
+def _picks(name: str, rel: str, include: GlobSet, exclude: GlobSet, path: str, settings: Settings) -> bool:
     """Whether a walked file called ``name`` (``rel`` from the project root) is checked."""
     if not (include.match_name(name) or (include.anchored and include.match_anchored(rel))):
         return False
-    return not (exclude and exclude.match(rel))
+    return not (exclude and exclude.match(rel)) and not (settings.respect_ignore and ignored(os.path.abspath(path), False))
 
 
 def read_document(path: str, settings: Settings) -> tuple[str | None, FileError | None]:
@@ -255,7 +259,9 @@ def check_file(path: str, settings: Settings) -> FileResult:
     if error is not None:
         return FileResult(path, error=error)
     assert text is not None
-    return FileResult(path, findings=scan_text(path, text, settings, engine=detect(path, settings)))
+    warnings: list[str] = []
+    findings = scan_text(path, text, settings, engine=detect(path, settings), warnings=warnings)
+    return FileResult(path, findings=findings, warnings=tuple(warnings))
 
 
 def _jobs(settings: Settings, n_files: int) -> int:
@@ -280,4 +286,4 @@ def check_paths(paths: Sequence[str], settings: Settings) -> Report:
         results = [work(path) for path in files]
     findings = tuple(f for r in results for f in r.findings)
     errors.extend(r.error for r in results if r.error is not None)
-    return Report(files_checked=len(results), findings=findings, errors=tuple(errors))
+    return Report(files_checked=len(results), findings=findings, errors=tuple(errors), warnings=tuple(w for r in results for w in r.warnings))

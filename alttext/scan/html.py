@@ -88,10 +88,10 @@ class _Collector(HTMLParser):
             self._link.text = True
 
     def handle_comment(self, data: str) -> None:
-        kind = marker_kind(data)
-        if kind and not self._opaque:
+        said = marker_kind(data)
+        if said and not self._opaque:
             start = self._offset()
-            self.events.append(MarkerEvent(start, start + len(data) + 7, kind))
+            self.events.append(MarkerEvent(start, start + len(data) + 7, *said))
 
     def close(self) -> None:
         super().close()
@@ -137,7 +137,7 @@ def scan_html(text: str, engine: str = "html", *, prepared: bool = False) -> lis
     ``prepared``: the text comes from a Markdown scan that already neutralised templating.
     """
     # No image-like tag and no marker (Markdown hands over marker comments alone): no parse.
-    if "alttext:" not in text and not IMAGE_TAG.search(text):
+    if "alttext" not in text and not IMAGE_TAG.search(text):
         return []
     collector = _Collector(text)
     collector.feed(text if prepared else prepare_html(text, engine))

@@ -164,7 +164,7 @@ def _html_events(snippet: str, base: int, view: str, lmap: _LineMap, fallback: i
         start, end, exact = _locate(view, lmap, base + event.start, base + event.end, snippet[event.start : event.end], fallback)
         if isinstance(event, MarkerEvent):
             if exact:
-                events.append(MarkerEvent(start, end, event.kind))
+                events.append(MarkerEvent(start, end, event.kind, event.rules))
         else:
             events.append(ImageEvent(start, end, event.element, event.syntax, event.src, event.verdict, exact))
     return events
@@ -233,7 +233,7 @@ _INLINE_OPENER = re.compile(r"[`\[<\\!]")
 _HTML_BLOCK_ENDS = {2: "-->", 3: "?>", 4: ">", 5: "]]>"}
 # What makes a chunk worth parsing. Each pattern starts with a literal so the regex engine can
 # jump between candidates instead of trying every position (IGNORECASE would prevent that).
-_KEEP = (re.compile(r"!\["), IMAGE_TAG, re.compile(r"\]:"), re.compile(r"alttext:"))
+_KEEP = (re.compile(r"!\["), IMAGE_TAG, re.compile(r"\]:"), re.compile(r"alttext[:-]", re.IGNORECASE))
 
 
 # The line breaks before the lines the chunker must look at: openers, HTML-looking lines and
@@ -380,7 +380,7 @@ def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "g
                 lmap = _LineMap(content, first, lines, shifts, index)
                 events.extend(_html_events(content, 0, view, lmap, fallback))
             continue
-        if token.type != "inline" or not ("![" in content or "alttext:" in content or IMAGE_TAG.search(content)):
+        if token.type != "inline" or not ("![" in content or "alttext" in content or IMAGE_TAG.search(content)):
             continue
         fallback = index.offset(first, 0)  # where an image whose position cannot be verified is reported
         in_cell = i > 0 and tokens[i - 1].type in ("th_open", "td_open")

@@ -26,6 +26,10 @@ def may_hold_image(text: str, engine: str) -> bool:
 
 
 MARKER = re.compile(r"^\s*alttext:\s*(decorative|ignore)\s*$", re.IGNORECASE)
+# <!-- alttext-disable -->, <!-- alttext-enable ALT002 -->, <!-- alttext-disable-file ALT001, ALT003 -->
+DIRECTIVE = re.compile(r"^\s*alttext-(disable-file|disable|enable)((?:[\s,]+ALT\d{3})*)\s*$", re.IGNORECASE)
+ANY_DIRECTIVE = re.compile(r"^\s*alttext[:-]", re.IGNORECASE)
+RULE_IDS = ("ALT001", "ALT002", "ALT003")
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,22 @@ class Verdict:
 OK = Verdict(None)
 
 
-def marker_kind(comment: str) -> str | None:
-    """``decorative`` or ``ignore`` for an ``<!-- alttext: ... -->`` comment body."""
+def marker_kind(comment: str) -> tuple[str, tuple[str, ...]] | None:
+    """What an alttext comment says, as (kind, rules): ``ignore`` or ``decorative`` (the next
+    image), ``disable`` or ``enable`` (from here on), ``disable-file``, with the rules it names
+    (none: all of them); ``unknown`` for a comment that starts like a directive and is none.
+    None for any other comment."""
     m = MARKER.match(comment)
-    return m.group(1).lower() if m else None
+    if m:
+        return m.group(1).lower(), ()
+    m = DIRECTIVE.match(comment)
+    if m:
+        rules = tuple(r.upper() for r in re.findall(r"ALT\d{3}", m.group(2), re.IGNORECASE))
+        if all(r in RULE_IDS for r in rules):
+            return m.group(1).lower(), rules
+    if ANY_DIRECTIVE.match(comment):
+        return "unknown", (" ".join(comment.split())[:60],)
+    return None
 
 
 def _first(attrs: list[tuple[str, str | None]], name: str) -> tuple[bool, str | None]:

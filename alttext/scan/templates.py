@@ -197,9 +197,9 @@ def prepare_mdx(text: str) -> Prepared:
     spans = []
     if "{/*" in text:
         for m in _JSX_COMMENT.finditer(text):
-            kind = marker_kind(m.group(1))
-            if kind:
-                events.append(MarkerEvent(m.start(), m.end(), kind))
+            said = marker_kind(m.group(1))
+            if said:
+                events.append(MarkerEvent(m.start(), m.end(), *said))
             spans.append((m.start(), m.end(), _blank(m.group(0))))
     if "import" in text or "export" in text:
         spans += [(m.start(), m.end(), _blank(m.group(0))) for m in _ESM.finditer(text)]
