@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from alttext import __version__, messages
+from alttext.config import FORMATS
 from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED
 
 
@@ -30,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="report images without alt text (no models needed)")
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
-    check.add_argument("--format", choices=("text", "json", "sarif", "github"), default=None, help="output format (default: text)")
+    check.add_argument("--format", choices=FORMATS, default=None, help="output format (default: text): " + ", ".join(FORMATS))
+    check.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                       help="colour the text format: auto (on a terminal, unless NO_COLOR is set), always, never")
     check.add_argument("--strict", action="store_true", default=None, help="also report weak alt text (ALT002)")
     check.add_argument("--include", action="append", metavar="GLOB", help="also check files matching GLOB (repeatable)")
     check.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
@@ -41,14 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--engine", metavar="NAME", help="Markdown dialect: auto (default), commonmark, gfm, mdx, mkdocs, jekyll, hugo")
     check.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary line")
     check.add_argument("--require-files", action="store_true", help="exit 2 when the paths hold no HTML or Markdown file to check")
+    check.add_argument("--stdin-filename", metavar="PATH", help="with the path -, the name of the text read from stdin (its dialect and configuration "
+                                                                "follow it; default: stdin.md)")
     check.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="processes to use (default: one per CPU)")
     check.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
     describe = commands.add_parser("describe", help="write alt text for image files (loads the models)")
-    describe.add_argument("images", nargs="+", metavar="IMAGE")
+    describe.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, GIF, WebP, BMP, TIFF, SVG)")
     describe.add_argument("--context", metavar="TEXT", help="text around the image on its page (helps choose what matters)")
-    describe.add_argument("--format", choices=("text", "json"), default="text")
+    describe.add_argument("--format", choices=("text", "json"), default="text",
+                          help="text: a line per image (default); json: every field of each description")
     _pipeline_options(describe)
-    describe.add_argument("--config", metavar="FILE")
+    describe.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
 
     fix = commands.add_parser("fix", help="write alt text into the files (loads the models)")
     fix.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
@@ -68,15 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     fix.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary line or progress bar")
     fix.add_argument("--shard", type=_shard, metavar="K/N", help="only the files of shard K of N (split a site across CI jobs)")
     _pipeline_options(fix)
-    fix.add_argument("--config", metavar="FILE")
+    fix.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
 
     apply = commands.add_parser("apply", help="write a reviewed report (from fix --report) into the files")
     apply.add_argument("report", metavar="REPORT", help="a .json or .csv report")
     apply.add_argument("--diff", action="store_true", help="print a unified diff; write nothing")
     apply.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
-    apply.add_argument("--exit-zero-even-if-changed", action="store_true")
-    apply.add_argument("--quiet", "-q", action="store_true", default=None)
-    apply.add_argument("--config", metavar="FILE")
+    apply.add_argument("--exit-zero-even-if-changed", action="store_true", help="exit 0 when files were rewritten and nothing is left")
+    apply.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary lines")
+    apply.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
 
     watch = commands.add_parser("watch", help="add alt text to new images as you save (loads the models)")
     watch.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
@@ -84,26 +90,26 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--debounce", type=float, default=0.5, metavar="SECONDS", help="act once a file has been quiet this long (default: 0.5)")
     watch.add_argument("--strict", action="store_true", default=None, help="also replace weak alt text (ALT002)")
     watch.add_argument("--fetch-remote", action="store_true", default=None, help="download http(s) images to describe them")
-    watch.add_argument("--include", action="append", metavar="GLOB")
-    watch.add_argument("--exclude", action="append", metavar="GLOB")
+    watch.add_argument("--include", action="append", metavar="GLOB", help="also watch files matching GLOB (repeatable)")
+    watch.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
     watch.add_argument("--no-ignore", dest="respect_ignore", action="store_false", default=None,
                        help="also check files that .gitignore and .ignore leave out")
-    watch.add_argument("--engine", metavar="NAME")
+    watch.add_argument("--engine", metavar="NAME", help="Markdown dialect (default: auto)")
     _pipeline_options(watch)
-    watch.add_argument("--config", metavar="FILE")
+    watch.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
 
     evaluate = commands.add_parser("eval", help="measure alt text quality on a dataset (loads the models)")
     evaluate.add_argument("dataset", nargs="?", metavar="DATASET", help="a .jsonl dataset (see the README)")
     evaluate.add_argument("--from-caption", action="store_true", help="start from each item's caption: measure the writer stage alone")
-    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text", help="text: a table (default); json: the report")
     evaluate.add_argument("--output", "-o", metavar="FILE", help="also save the JSON report to FILE (for --compare)")
     evaluate.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="which items got better or worse between two reports")
     _pipeline_options(evaluate, cache=False)
-    evaluate.add_argument("--config", metavar="FILE")
+    evaluate.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
 
     cache = commands.add_parser("cache", help="show or clear the description cache")
-    cache.add_argument("action", choices=("stats", "clear"))
-    cache.add_argument("--config", metavar="FILE")
+    cache.add_argument("action", choices=("stats", "clear"), help="stats: entries, images and size; clear: remove every entry")
+    cache.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
     models = commands.add_parser("models", help="list the configured models and where they are; pull downloads them")
     models.add_argument("action", nargs="?", choices=("list", "pull"), default="list",
                         help="list (default): each model, where it is and its size; pull: download the ones not here")
@@ -131,7 +137,9 @@ PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner", "captioner_
 
 
 def _pipeline_options(command: argparse.ArgumentParser, cache: bool = True) -> None:
-    command.add_argument("--backend", choices=("transformers", "openai", "none"), default=None)
+    command.add_argument("--backend", choices=("transformers", "openai", "none"), default=None,
+                         help="the writer: transformers (in process, default), openai (an OpenAI-compatible server), "
+                              "none (the alt text composed from the evidence, no model)")
     command.add_argument("--model", dest="writer_model", metavar="ID", help="writer model: hub id, local folder, or the server's model name")
     command.add_argument("--base-url", dest="base_url", metavar="URL", help="OpenAI-compatible server, with or without /v1")
     command.add_argument("--captioner", metavar="ID", help='BLIP model: hub id or local folder; "none" describes from the text, kind, metadata and colours of the picture alone')
@@ -145,8 +153,10 @@ def _pipeline_options(command: argparse.ArgumentParser, cache: bool = True) -> N
     command.add_argument("--language-fallback", dest="language_fallback", action="store_true", default=None,
                          help="accept alt text in another language when none in the page's language can be made")
     command.add_argument("--length", type=int, default=None, metavar="N", help="target length in characters")
-    command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None)
-    command.add_argument("--batch-size", dest="batch_size", type=int, default=None, metavar="N")
+    command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None,
+                         help="where in-process models run (default: auto: CUDA, then MPS, then the CPU)")
+    command.add_argument("--batch-size", dest="batch_size", type=int, default=None, metavar="N",
+                         help="images per captioning and writing batch (default: 8)")
     command.add_argument("--grounding", choices=("strict", "lenient", "off"), default=None,
                          help="drop (strict) or mark (lenient) sentences the caption and page do not support")
     command.add_argument("--quantize", choices=("none", "int8"), default=None, help="int8: quantize the in-process writer on CPU")
@@ -198,7 +208,8 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from alttext.config import ConfigError, load_settings
+    from alttext.config import ConfigError, config_groups, load_settings
+    from alttext.model import Report
     from alttext.report import render
     from alttext.report.text import summary
     from alttext.scan.files import check_paths
@@ -206,11 +217,37 @@ def _check(args: argparse.Namespace) -> int:
     cli = {k: getattr(args, k) for k in ("format", "strict", "select", "ignore", "include", "exclude", "respect_ignore", "quiet", "jobs", "engine")}
     try:
         settings = load_settings(cli, config_path=args.config)
+        # Each path is checked with its own nearest configuration, as ruff does (unless one is named).
+        groups = [(settings, args.paths)] if args.config or os.environ.get("ALTTEXT_CONFIG") else [
+            (settings if found == settings.config_file else load_settings(cli, config_path=found, discover=False), paths)
+            for found, paths in config_groups(args.paths).items()]
     except ConfigError as exc:
         print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
         return EXIT_ERROR
-    report = check_paths(args.paths, settings)
-    sys.stdout.write(render(report, settings.format))
+    if args.paths == ["-"]:  # an editor's buffer, named by --stdin-filename for its dialect and the output
+        from alttext.scan.files import check_file
+
+        name = args.stdin_filename or "stdin.md"
+        result = check_file(name, load_settings(cli, config_path=args.config, cwd=os.path.dirname(os.path.abspath(name))),
+                            data=sys.stdin.buffer.read())
+        reports = [Report(1, result.findings, (result.error,) if result.error else (), result.warnings)]
+    else:
+        reports = [check_paths(paths, group) for group, paths in groups]
+    report = Report(sum(r.files_checked for r in reports), tuple(f for r in reports for f in r.findings),
+                    tuple(e for r in reports for e in r.errors), tuple(w for r in reports for w in r.warnings))
+    isatty = getattr(sys.stdout, "isatty", None)
+    color = args.color == "always" or (args.color == "auto" and not os.environ.get("NO_COLOR") and bool(isatty and isatty()))
+    sys.stdout.write(render(report, settings.format, color=color))
+    if settings.format == "github":
+        from alttext.report import github
+
+        sys.stdout.write(github.limit_notice(report))
+        if os.environ.get("GITHUB_STEP_SUMMARY"):
+            try:
+                with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f:
+                    f.write(github.step_summary(report))
+            except OSError as exc:
+                print(messages.FIX_UNWRITABLE.format(path=os.environ["GITHUB_STEP_SUMMARY"], reason=exc.strerror or exc), file=sys.stderr)
     sys.stdout.flush()
     for line in (*report.warnings, *(error.message for error in report.errors)):
         print(line, file=sys.stderr)
@@ -257,11 +294,8 @@ def _watch(args: argparse.Namespace) -> int:
     if args.debounce < 0:
         print(messages.USAGE_ERROR.format(detail="--debounce must be 0 or more seconds"), file=sys.stderr)
         return EXIT_ERROR
-    try:
-        from alttext.watch import watch
-    except ImportError as exc:
-        print(messages.WATCH_NEEDS.format(module=exc.name or "watchdog"), file=sys.stderr)
-        return EXIT_ERROR
+    from alttext.watch import watch  # without watchdog: one line naming the extra (main)
+
     from alttext.pipeline.describe import preflight
     from alttext.pipeline.evidence.ocr import OCRUnavailable
 

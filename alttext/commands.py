@@ -89,10 +89,10 @@ def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mo
         summary = messages.FIX_SUMMARY if mode.writes else messages.FIX_WOULD_SUMMARY
         print(summary.format(fixed=fixed, fixed_word=messages.plural(fixed, "image"), files=changed,
                              files_word=messages.plural(changed, "file"), left=left), file=err)
-    if remaining and not mode.quiet:
+    if remaining and not mode.quiet and fixes:
         template = messages.APPLY_STILL if mode.writes else messages.APPLY_WOULD_STILL
         print(template.format(count=still, images=messages.plural(still, "image"), files=len(fixes),
-                              files_word=messages.plural(len(fixes), "file")), file=err)
+                              files_word=messages.plural(len(fixes), "file"), lack="lacks" if still == 1 else "lack"), file=err)
     if failed:
         return EXIT_ERROR
     if left or (changed and not mode.exit_zero_even_if_changed):

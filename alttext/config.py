@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alttext.model import Settings
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("text", "json", "sarif", "github", "junit", "gitlab")
 CONFIG_NAMES = (".alttext.toml", "pyproject.toml")
 
 
@@ -246,16 +246,27 @@ def _validate(source: str, raw: Mapping[str, Any], prefix: str = "") -> dict[str
     return values
 
 
+def config_groups(paths: Sequence[str]) -> dict[str | None, list[str]]:
+    """The paths grouped by their nearest configuration file (None: none above them), in order."""
+    groups: dict[str | None, list[str]] = {}
+    for path in paths or ["."]:
+        start = path if os.path.isdir(path) else (os.path.dirname(path) or ".")
+        groups.setdefault(find_config(start), []).append(path)
+    return groups
+
+
 def load_settings(
     cli: Mapping[str, Any],
     config_path: str | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    discover: bool = True,
 ) -> Settings:
-    """Resolve settings. ``cli`` holds only the options given on the command line."""
+    """Resolve settings. ``cli`` holds only the options given on the command line. Without a
+    ``config_path``, the nearest configuration above ``cwd`` is used, unless ``discover`` is False."""
     environ = os.environ if environ is None else environ
     cwd = cwd or os.getcwd()
-    config_path = config_path or environ.get("ALTTEXT_CONFIG") or find_config(cwd)
+    config_path = config_path or environ.get("ALTTEXT_CONFIG") or (find_config(cwd) if discover else None)
     values: dict[str, Any] = {}
     root = cwd
     if config_path:

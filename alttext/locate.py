@@ -36,6 +36,7 @@ _PLAIN_STATIC = ("static", "public")
 class Resolved:
     path: str | None  # a local file to describe
     reason: str | None = None  # why there is none
+    missing: tuple[str, ...] = ()  # the local files looked for, when none was there (absolute)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class Resolver:
             if os.path.isfile(real):
                 return Resolved(candidate)
         shown = ", ".join(os.path.relpath(t, self.root) for t in tried)
-        return Resolved(None, f"image not found (looked for {shown})")
+        return Resolved(None, f"image not found (looked for {shown})", tuple(os.path.abspath(t) for t in tried))
 
     def _bases(self, document: str) -> list[str]:
         """Folders that ``/`` maps to for ``document``: the site root, then its static folders."""

@@ -105,8 +105,8 @@ FIX_CHANGED = "{path}: changed on disk since it was read; not written (run again
 FIX_UNWRITABLE = "{path}: cannot write: {reason}"
 FIX_SUMMARY = "alttext: {fixed} {fixed_word} fixed in {files} {files_word}, {left} left"
 FIX_WOULD_SUMMARY = "alttext: would fix {fixed} {fixed_word} in {files} {files_word}, {left} left"
-APPLY_STILL = "alttext: {count} {images} in these {files} {files_word} still lack alt text"
-APPLY_WOULD_STILL = "alttext: {count} {images} in these {files} {files_word} would still lack alt text"
+APPLY_STILL = "alttext: {count} {images} in {files} {files_word} still {lack} alt text"
+APPLY_WOULD_STILL = "alttext: {count} {images} in {files} {files_word} would still lack alt text"
 REPORT_WRITTEN = "alttext: {entries} {entries_word} written to {path}; no source file changed"
 REPORT_FORMAT = "{path}: unknown report format; use .json, .csv or .md"
 APPLY_SKIPPED = "{path}:{line}:{column}: skipped: {reason}"
@@ -127,14 +127,13 @@ EVAL_NOT_REPORT = "{path}: not an alttext eval report (make one with alttext eva
 EVAL_USAGE = "give a DATASET, or --compare A.json B.json"
 
 WATCH_STARTED = "alttext: watching {paths} ({mode}); Ctrl-C stops"
-WATCH_ADDED = '{path}:{line}:{column} alt text added for {src}: "{alt}"'
-WATCH_REFRESHED = '{path}:{line}:{column} alt text refreshed for {src} (the image changed): "{alt}"'
-WATCH_PROPOSED = '{path}:{line}:{column} proposed alt text for {src}: "{alt}"'
-WATCH_NOT_FIXED = "{path}:{line}:{column} {rule} {message} (not fixed: {reason})"
+WATCH_ADDED = '{path}:{line}:{column}: alt text added for {src}: "{alt}"'
+WATCH_REFRESHED = '{path}:{line}:{column}: alt text refreshed for {src} (the image changed): "{alt}"'
+WATCH_PROPOSED = '{path}:{line}:{column}: proposed alt text for {src}: "{alt}"'
+WATCH_NOT_FIXED = "{path}:{line}:{column}: {rule} {message} (not fixed: {reason})"
 WATCH_CHANGED = "{path}: changed while its images were described; not written (it is read again after this save)"
 WATCH_FAILED = "{path}: {reason}"
 WATCH_STALE = 'image "{src}" changed since alttext wrote its alt text'
-WATCH_NEEDS = "alttext: error: watch needs the {module} package: pip install {module}"
 
 OCR_MISSING = "alttext: error: reading text in images needs the ocr extra ({module} is not installed): pip install 'alttext[ocr]', or set ocr = \"off\""
 OCR_BROKEN = "alttext: error: the OCR engine could not be loaded ({reason}); reinstall it with pip install --force-reinstall 'alttext[ocr]', or set ocr = \"off\""

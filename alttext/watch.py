@@ -68,6 +68,7 @@ class Watcher:
         self.due: dict[str, float] = {}
         self.handled: dict[str, bytes] = {}  # the bytes of each page as last read or written
         self.written: dict[str, list[Written]] = {}  # page -> alt text this watcher wrote there
+        self.awaited: dict[str, set[str]] = {}  # a missing picture (absolute path) -> the pages that name it
         self.writes = 0
         self.stopping = threading.Event()
         self.workdir = tempfile.mkdtemp(prefix="alttext-watch-")
@@ -153,7 +154,14 @@ class Watcher:
 
     def act(self, path: str) -> None:
         try:
-            if self.is_image(path):
+            if self.is_image(path) and path in self.awaited and os.path.isfile(path):
+                # A page named this picture before it existed (the page saved first, then the
+                # picture copied in): describe it for those pages now.
+                for page in sorted(self.awaited.pop(path)):
+                    self.handled.pop(page, None)
+                    if os.path.isfile(page):
+                        self.page(page)
+            elif self.is_image(path):
                 self.refresh(path)
             elif os.path.isfile(path) and self.is_page(path):
                 self.page(path)
@@ -236,6 +244,7 @@ class Watcher:
                     self._remember(path, p, refreshed)
             else:
                 reason = p.reason or fix.problem or "the file was not written"
+                self._await(path, p)
                 print(messages.WATCH_NOT_FIXED.format(rule=f.rule, message=f.message, reason=reason, **{k: v for k, v in where.items() if k != "src"}),
                       file=self.out, flush=True)
 
@@ -246,6 +255,15 @@ class Watcher:
         if "cache" not in self.options:
             self.options["cache"] = open_cache(self.settings, lambda line: print(line, file=self.err, flush=True))
         describe_all([fix], self.settings, **self.options)
+
+    def _await(self, path: str, proposal: Any) -> None:
+        """Remember the files a page's missing picture may yet be saved as."""
+        from alttext.locate import Resolver
+
+        if not (proposal.reason or "").startswith("image not found"):
+            return
+        for candidate in Resolver(self.settings, self.workdir).resolve(proposal.finding.src, os.path.relpath(path)).missing:
+            self.awaited.setdefault(candidate, set()).add(path)
 
     def _remember(self, path: str, proposal: Any, refreshed: dict[int, str] | None) -> None:
         """Record the alt text just written; a refreshed text replaces the one it was."""

@@ -9,6 +9,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "fixtures")
+# Qwen3-0.6B's real tokenizer and configuration (no weights), kept in the repository for the tests.
+QWEN3 = os.path.join(REPO, "tests", "data", "qwen3-0.6b")
 # In CI everything a test needs is installed: a missing piece fails the run instead of skipping.
 # Read once here: the fixture below clears ALTTEXT_* variables for every test.
 IN_CI = os.environ.get("ALTTEXT_CI") == "1"

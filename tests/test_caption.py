@@ -96,9 +96,15 @@ def test_missing_model_says_how_to_get_it(tmp_path: os.PathLike[str], monkeypatc
     missing = os.path.join(str(tmp_path), "no-such-model")
     with pytest.raises(ModelLoadError) as info:
         Captioner(missing, device="cpu").load()
+    assert str(info.value) == (f"alttext: error: the captioner model {missing!r} was not found (no such file or folder); "
+                               "set captioner to a model folder or a hub id")
+    empty = os.path.join(str(tmp_path), "empty")
+    os.makedirs(empty)
+    with pytest.raises(ModelLoadError) as info:
+        Captioner(empty, device="cpu").load()
     message = str(info.value)
-    assert message.startswith(f"alttext: error: cannot load the captioner model {missing!r}: ")
-    assert message.endswith(f'Download it ahead of time (huggingface-cli download {missing}) or set captioner = "/path/to/local/folder" in [tool.alttext]')
+    assert message.startswith(f"alttext: error: cannot load the captioner model {empty!r}: ")
+    assert message.endswith(f'Download it ahead of time (alttext models pull, or hf download {empty}) or set captioner = "/path/to/local/folder" in [tool.alttext]')
     assert "\n" not in message
 
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from alttext.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, QWEN3
 from tests.openai_server import Script, serve
 
 MEADOW = os.path.join(FIXTURES, "site", "img", "meadow.jpg")
@@ -61,16 +61,14 @@ def test_unusable_backend_exits_two(blip: str, capsys: pytest.CaptureFixture[str
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["describe", MEADOW, "--backend", "none", "--captioner", os.path.join(str(tmp_path), "missing")]) == 2
-    assert capsys.readouterr().err.startswith("alttext: error: cannot load the captioner model ")
+    assert capsys.readouterr().err.startswith("alttext: error: the captioner model ")
 
 
 def test_describe_in_process(blip: str, capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.models import tiny_qwen3
 
     monkeypatch.chdir(tmp_path_factory.mktemp("site"))
-    qwen3 = os.path.join(os.path.dirname(os.path.dirname(FIXTURES)), "shared", "models", "qwen3-0.6b")
-    if not os.path.isdir(qwen3):
-        pytest.skip("shared Qwen3 tokenizer not found")
+    qwen3 = QWEN3
     writer = tiny_qwen3(str(tmp_path_factory.mktemp("qwen")), qwen3)
     rc = main(["describe", MEADOW, "--backend", "transformers", "--model", writer, "--captioner", blip, "--device", "cpu", "--format", "json"])
     [record] = json.loads(capsys.readouterr().out)

@@ -10,7 +10,7 @@ import pytest
 from alttext.model import Settings
 from alttext.pipeline.describe import SECOND_PASS_PROMPT, describe
 from alttext.pipeline.prompt import PROMPT_VERSION, Context
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, QWEN3
 
 IMG = os.path.join(FIXTURES, "site", "img")
 MEADOW, CHART, LOGO = os.path.join(IMG, "meadow.jpg"), os.path.join(IMG, "bar-chart.png"), os.path.join(IMG, "logo.svg")
@@ -223,9 +223,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     pytest.importorskip("torch")
     from tests.models import tiny_blip, tiny_qwen3
 
-    qwen3 = os.path.join(os.path.dirname(os.path.dirname(FIXTURES)), "shared", "models", "qwen3-0.6b")
-    if not os.path.isdir(qwen3):
-        pytest.skip("shared Qwen3 tokenizer not found")
+    qwen3 = QWEN3
     return tiny_blip(str(tmp_path_factory.mktemp("blip"))), tiny_qwen3(str(tmp_path_factory.mktemp("qwen")), qwen3)
 
 

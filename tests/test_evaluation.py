@@ -13,10 +13,9 @@ from alttext.cli import main
 from alttext.evaluation import DatasetError, Item, Score, compare, evaluate, load_dataset, render, report, score, summary
 from alttext.model import Settings
 from alttext.pipeline.prompt import Context
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, QWEN3
 
 DATASET = os.path.join(FIXTURES, "eval", "dataset.jsonl")
-QWEN3 = os.path.join(os.path.dirname(os.path.dirname(FIXTURES)), "shared", "models", "qwen3-0.6b")
 
 CIRCLE = Item(id="circle", language="en", key_elements=("red", ("circle", "dot"), "white"),
               caption="a red circle on a white background", references=("a red dot in the middle of a white square",))
@@ -262,8 +261,6 @@ def test_cli_runs_the_real_pipeline_on_the_images(blip: str, capsys: pytest.Capt
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.models import tiny_qwen3
 
-    if not os.path.isdir(QWEN3):
-        pytest.skip("shared Qwen3 tokenizer not found")
     monkeypatch.chdir(tmp_path_factory.mktemp("eval"))
     writer = tiny_qwen3(str(tmp_path_factory.mktemp("qwen")), QWEN3)
     capsys.readouterr()

@@ -18,10 +18,9 @@ from alttext.pipeline.prompt import (
     render,
     resolve_language,
 )
-from tests.conftest import REPO
+from tests.conftest import QWEN3, REPO
 
 GOLDEN = os.path.join(REPO, "tests", "golden")
-QWEN3 = os.path.join(os.path.dirname(REPO), "shared", "models", "qwen3-0.6b")
 
 PHOTO = Evidence(kind="photo", captions=("a dog running on the grass with a frisbee in its mouth", "a boy standing in the background"))
 SCREEN = Evidence(
@@ -115,8 +114,6 @@ def test_budget_and_language() -> None:
 def test_qwen3_chat_template_golden(language: str) -> None:
     """The exact text Qwen3-0.6B receives, through its real tokenizer and chat template."""
     transformers = pytest.importorskip("transformers")
-    if not os.path.isdir(QWEN3):
-        pytest.skip(f"{QWEN3} not found")
     tokenizer = transformers.AutoTokenizer.from_pretrained(QWEN3)
     text = tokenizer.apply_chat_template(
         build_messages(PHOTO, CONTEXT, language), tokenize=False, add_generation_prompt=True, enable_thinking=False

@@ -105,7 +105,7 @@ def test_new_image_gets_alt_once_and_same_content_again_does_nothing(site: str, 
     wait_for(lambda: watcher.writes == 1)
     settle()
     assert _read("post.md") == f"# Pets\n\nOur cat.\n\n![{ALT}](img/cat.jpg)\n".encode()
-    assert out(watcher) == [f'post.md:5:1 alt text added for img/cat.jpg: "{ALT}"']
+    assert out(watcher) == [f'post.md:5:1: alt text added for img/cat.jpg: "{ALT}"']
     # Its own write caused events too: none led to another write.
     assert watcher.writes == 1
     _write("post.md", _read("post.md"))  # saved again, unchanged
@@ -147,7 +147,7 @@ def test_report_mode_changes_nothing(site: str, start: Callable[..., Watcher]) -
     _write("post.md", b"![](img/cat.jpg)\n")
     wait_for(lambda: len(out(watcher)) == 1)
     settle()
-    assert out(watcher) == [f'post.md:1:1 proposed alt text for img/cat.jpg: "{ALT}"']
+    assert out(watcher) == [f'post.md:1:1: proposed alt text for img/cat.jpg: "{ALT}"']
     assert _read("post.md") == b"![](img/cat.jpg)\n" and watcher.writes == 0
 
 
@@ -165,8 +165,8 @@ def test_replaced_image_refreshes_only_alt_text_alttext_wrote(site: str, start: 
     assert _read("a.md") == b'![A blue square.](img/sq.png)\n\n<img src="img/sq.png" alt="A blue square.">\n'
     assert _read("human.md") == b"![My own words.](img/sq.png)\n"
     assert [line for line in out(watcher) if "needs review" not in line][-2:] == [
-        'a.md:1:1 alt text refreshed for img/sq.png (the image changed): "A blue square."',
-        'a.md:3:1 alt text refreshed for img/sq.png (the image changed): "A blue square."',
+        'a.md:1:1: alt text refreshed for img/sq.png (the image changed): "A blue square."',
+        'a.md:3:1: alt text refreshed for img/sq.png (the image changed): "A blue square."',
     ]
 
     # Someone edits one of them: that one is theirs now, and stays.
@@ -185,7 +185,7 @@ def test_broken_image_is_reported_and_watching_goes_on(site: str, start: Callabl
     _write("bad.md", b"![](img/broken.png)\n")
     wait_for(lambda: len(out(watcher)) == 1)
     [line] = out(watcher)
-    assert line.startswith('bad.md:1:1 ALT001 image "img/broken.png" has no alt text (not fixed: image not described: ')
+    assert line.startswith('bad.md:1:1: ALT001 image "img/broken.png" has no alt text (not fixed: image not described: ')
     _write("good.md", b"![](img/cat.jpg)\n")
     wait_for(lambda: watcher.writes == 1)
     assert _read("good.md") == f"![{ALT}](img/cat.jpg)\n".encode()
@@ -219,3 +219,14 @@ def test_watch_cli_refuses_a_missing_path(site: str, capsys: pytest.CaptureFixtu
 
     assert main(["watch", "nowhere"]) == 2
     assert capsys.readouterr().err == "nowhere: no such file or directory\n"
+
+
+def test_a_picture_saved_after_its_page_is_described_then(site: str, start: Callable[..., Watcher]) -> None:
+    watcher = start()
+    _write("later.md", b"![](img/later.jpg)\n")
+    wait_for(lambda: len(out(watcher)) == 1)
+    assert out(watcher)[0].startswith('later.md:1:1: ALT001 image "img/later.jpg" has no alt text (not fixed: image not found')
+    shutil.copy(os.path.join("img", "cat.jpg"), os.path.join("img", "later.jpg"))  # the author copies the picture in
+    wait_for(lambda: watcher.writes == 1)
+    assert _read("later.md") == f"![{ALT}](img/later.jpg)\n".encode()
+    assert out(watcher)[-1] == f'later.md:1:1: alt text added for img/later.jpg: "{ALT}"'

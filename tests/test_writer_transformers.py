@@ -11,11 +11,9 @@ from alttext.pipeline.caption import ModelLoadError  # noqa: E402
 from alttext.pipeline.evidence import Evidence  # noqa: E402
 from alttext.pipeline.prompt import Context, build_messages  # noqa: E402
 from alttext.pipeline.writer_transformers import TransformersWriter, seed_for  # noqa: E402
-from tests.conftest import REPO  # noqa: E402
+from tests.conftest import QWEN3  # noqa: E402
 from tests.models import tiny_qwen3  # noqa: E402
 
-QWEN3 = os.path.join(os.path.dirname(REPO), "shared", "models", "qwen3-0.6b")
-pytestmark = pytest.mark.skipif(not os.path.isdir(QWEN3), reason=f"{QWEN3} not found")
 
 
 def _caption(text: str) -> Evidence:
@@ -77,6 +75,9 @@ def test_seed_from_image_hash() -> None:
 def test_missing_model_says_how_to_get_it(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     missing = os.path.join(str(tmp_path), "nothing-here")
+    with pytest.raises(ModelLoadError, match=r"^alttext: error: the writer model .* was not found \(no such file or folder\); set writer_model"):
+        TransformersWriter(missing, device="cpu").load()
+    os.makedirs(missing)
     with pytest.raises(ModelLoadError, match=r"^alttext: error: cannot load the writer model .*writer_model = "):
         TransformersWriter(missing, device="cpu").load()
 

@@ -9,13 +9,15 @@ from alttext.model import Report
 LEVELS = {"ALT001": "error", "ALT002": "warning", "ALT003": "error"}
 
 
-def render(report: Report, fmt: str) -> str:
-    from alttext.report import github, json, sarif, text
+def render(report: Report, fmt: str, color: bool = False) -> str:
+    from alttext.report import github, gitlab, json, junit, sarif, text
 
     formatters: dict[str, Callable[[Report], str]] = {
         "text": text.render,
         "json": json.render,
         "sarif": sarif.render,
         "github": github.render,
+        "junit": junit.render,
+        "gitlab": gitlab.render,
     }
-    return formatters[fmt](report)
+    return text.render(report, color) if fmt == "text" else formatters[fmt](report)

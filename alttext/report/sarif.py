@@ -11,6 +11,9 @@ from alttext.report import LEVELS
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 HELP = "https://www.w3.org/WAI/WCAG22/Understanding/non-text-content.html"
+# The guidance alttext implements. (The project has no public home page yet: a URL that does not
+# answer would be a broken link in every code-scanning alert.)
+INFORMATION = "https://www.w3.org/WAI/tutorials/images/"
 _NAMES = {"ALT001": "ImageMissingAltText", "ALT002": "ImageWeakAltText", "ALT003": "LinkedImageMissingAltText"}
 _FULL = {
     "ALT001": "Images need a text alternative (WCAG 1.1.1). Write alt text that says what the image "
@@ -77,7 +80,7 @@ def render(report: Report) -> str:
                     "driver": {
                         "name": "alttext",
                         "version": __version__,
-                        "informationUri": "https://pypi.org/project/alttext/",
+                        "informationUri": INFORMATION,
                         "rules": rules,
                     }
                 },

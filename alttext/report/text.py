@@ -8,8 +8,14 @@ from alttext import messages
 from alttext.model import Report
 
 
-def render(report: Report) -> str:
-    return "".join(f"{f.path}:{f.line}:{f.column}: {f.rule} {f.message}\n" for f in report.findings)
+BOLD, RED, YELLOW, RESET = "\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
+
+
+def render(report: Report, color: bool = False) -> str:
+    if not color:
+        return "".join(f"{f.path}:{f.line}:{f.column}: {f.rule} {f.message}\n" for f in report.findings)
+    return "".join(f"{BOLD}{f.path}{RESET}:{f.line}:{f.column}: {YELLOW if f.rule == 'ALT002' else RED}{f.rule}{RESET} {f.message}\n"
+                   for f in report.findings)
 
 
 def summary(report: Report, paths: Sequence[str] = ()) -> list[str]:

@@ -242,20 +242,30 @@ def load_document(path: str, settings: Settings) -> tuple[Document | None, FileE
             data = f.read()
     except OSError as exc:
         return fail(messages.ERR_UNREADABLE, reason=exc.strerror or exc)
+    return decode(path, data)
+
+
+def decode(path: str, data: bytes) -> tuple[Document | None, FileError | None]:
+    """The document in ``data`` (the bytes of ``path``), or one clear error naming it."""
     if b"\x00" in data:
-        return fail(messages.ERR_BINARY, kind="Markdown" if kind_of(path) == "markdown" else "HTML")
+        return None, FileError(path, messages.ERR_BINARY.format(path=path, kind="Markdown" if kind_of(path) == "markdown" else "HTML"))
     bom = data.startswith(codecs.BOM_UTF8)
     body = data[len(codecs.BOM_UTF8) :] if bom else data
     try:
         return Document(path, data, body.decode("utf-8"), bom), None
     except UnicodeDecodeError as exc:
-        return fail(messages.ERR_NOT_UTF8, byte=body[exc.start], offset=exc.start)
+        return None, FileError(path, messages.ERR_NOT_UTF8.format(path=path, byte=body[exc.start], offset=exc.start))
 
 
-def check_file(path: str, settings: Settings) -> FileResult:
+def check_file(path: str, settings: Settings, data: bytes | None = None) -> FileResult:
+    """The findings of one file; ``data``: its bytes, read already (an editor's buffer on stdin)."""
     from alttext.scan.engines import detect
 
-    text, error = read_document(path, settings)
+    if data is None:
+        text, error = read_document(path, settings)
+    else:
+        document, error = decode(path, data)
+        text = document.text if document else None
     if error is not None:
         return FileResult(path, error=error)
     assert text is not None
