@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 from alttext.progress import Progress
 
@@ -91,3 +92,24 @@ def test_describe_reports_its_stages(tmp_path) -> None:  # type: ignore[no-untyp
     stages = ["alttext: reading text"] if ocr.available() else []
     assert list(dict.fromkeys(shown)) == [*stages, "alttext: captioning", "alttext: writing"]
     assert stream.getvalue().endswith("\r\x1b[K")  # nothing left on the line
+
+
+def test_in_a_log_a_line_when_a_stage_starts_and_every_so_often(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from alttext.progress import PLAIN_EVERY_S
+
+    clock = Clock()
+    with open(tmp_path / "log.txt", "w", encoding="utf-8") as log:  # a file, as CI's stderr is a pipe
+        progress = Progress.on_terminal(stream=log)
+        progress._now = clock  # type: ignore[assignment]
+        assert progress.plain
+        progress.note("loading the writer Qwen/Qwen3-0.6B")
+        progress.stage("writing", 100, "alt texts")
+        for _ in range(10):
+            clock.now += PLAIN_EVERY_S / 4
+            progress.advance(5)
+        progress.done()
+    with open(tmp_path / "log.txt", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert lines[:2] == ["alttext: loading the writer Qwen/Qwen3-0.6B", "alttext: writing 0/100 alt texts"]
+    assert len(lines) == 4 and lines[2].startswith("alttext: writing 20/100 alt texts  ") and "\x1b" not in "".join(lines)
+    assert Progress.on_terminal(quiet=True, stream=open(os.devnull, "w")).stream is None  # noqa: SIM115

@@ -101,3 +101,31 @@ def test_documented_keys_are_the_real_keys() -> None:
     section = _readme().split("## Configuration", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `(\w+)` \|", section, re.M)
     assert sorted(documented) == sorted(KEYS)
+
+
+def test_the_ci_recipe_runs(tmp_path: os.PathLike[str]) -> None:
+    """The README's GitHub Actions steps that run alttext, run here on the fixture site: the gate
+    fails on findings, and the SARIF step passes on findings alone and writes valid SARIF."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml  # pre-commit's dependency, in the test extra
+
+    [workflow] = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(name: accessibility\n.*?)```", _readme(), re.S)]
+    steps = [s["run"] for s in workflow["jobs"]["alt-text"]["steps"] if s.get("run", "").startswith("alttext ")]
+    assert len(steps) == 2
+    shutil.copytree(os.path.join(REPO, "fixtures", "site"), os.path.join(str(tmp_path), "docs"))
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    gate, sarif = (subprocess.run(step, shell=True, executable="/bin/bash", cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+                   for step in steps)
+    assert gate.returncode == 1 and gate.stdout.startswith("::error file=docs/")
+    assert sarif.returncode == 0
+    with open(os.path.join(str(tmp_path), "alttext.sarif"), encoding="utf-8") as f:
+        assert json.load(f)["runs"][0]["results"]
+    broken = os.path.join(str(tmp_path), "docs", "broken.md")
+    with open(broken, "wb") as f:
+        f.write(b"\xff")
+    again = subprocess.run(steps[1], shell=True, executable="/bin/bash", cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1  # an unreadable file is exit 2: the SARIF step fails, as the README says
