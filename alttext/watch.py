@@ -254,6 +254,10 @@ class Watcher:
 
         if "cache" not in self.options:
             self.options["cache"] = open_cache(self.settings, lambda line: print(line, file=self.err, flush=True))
+        if "progress" not in self.options:  # the first save loads the models: say so, on a terminal or in a log
+            from alttext.progress import Progress
+
+            self.options["progress"] = Progress.on_terminal(stream=self.err)
         describe_all([fix], self.settings, **self.options)
 
     def _await(self, path: str, proposal: Any) -> None:

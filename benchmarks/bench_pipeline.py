@@ -371,7 +371,10 @@ def run(args: argparse.Namespace, work: str) -> int:
         # stage against the default run's (which tells the kind from the pixels alone).
         ocr["added_per_image_s"] = (ocr["evidence_s"] - rows["alttext cold"]["evidence_s"]) / DISTINCT
         ocr["evidence_per_image_s"] = ocr["evidence_s"] / DISTINCT
-        checks[f"OCR and kind add <= {TARGET_OCR_S:g} s per image"] = max(ocr["evidence_per_image_s"], ocr["drawn_ocr_s"]) <= TARGET_OCR_S
+        # And the whole run's difference: reading text also changes what the writer is given.
+        ocr["run_added_per_image_s"] = (ocr["seconds"] - rows["alttext cold"]["seconds"]) / DISTINCT
+        worst = max(ocr["evidence_per_image_s"], ocr["run_added_per_image_s"], ocr["drawn_ocr_s"])
+        checks[f"OCR and kind add <= {TARGET_OCR_S:g} s per image"] = worst <= TARGET_OCR_S
     if args.json:
         print(json.dumps({"rows": rows, "peak_rss_gb": peaks, "checks": checks,
                           "cpus": cpu_count(), "new_tokens": args.new_tokens, "batch_size": args.batch_size}, indent=2))
@@ -385,7 +388,8 @@ def run(args: argparse.Namespace, work: str) -> int:
                   f"   {r['captions']:>8} ({r['caption_calls']:>3})   {r['written']:>7} ({r['writer_calls']:>3})   {r['from_cache']:>6}")
         if ocr is not None:
             print(f"OCR path: the evidence stage took {ocr['evidence_per_image_s']:.2f} s per distinct picture "
-                  f"({ocr['added_per_image_s']:+.2f} s against the default run, which tells the kind without reading text); "
+                  f"({ocr['added_per_image_s']:+.2f} s against the default run, which tells the kind without reading text), "
+                  f"the whole run {ocr['run_added_per_image_s']:+.2f} s per distinct picture; "
                   f"reading and classifying the {len(os.listdir(os.path.join(os.path.dirname(HERE), 'fixtures', 'evidence', 'images')))} "
                   f"drawn screenshots, charts and diagrams of fixtures/evidence took {ocr['drawn_ocr_s']:.2f} s each")
         print("naive loop, before and after the cold run: " + ", ".join(f"{t:.2f} s" for t in rows["naive"]["timed"]) + " (their mean above)")
