@@ -31,8 +31,8 @@ def test_a_missing_extra_is_one_line_and_exit_two(tmp_path: os.PathLike[str], mo
     with open(os.path.join(FIXTURES, "site", "img", "meadow.jpg"), "rb") as src, open("cat.png", "wb") as dst:
         dst.write(src.read())
     monkeypatch.setattr(pipeline, "_LOADED", {})
-    for module in ("torch", "transformers"):
-        monkeypatch.setitem(sys.modules, module, None)  # as on a check-only install
+    for module in ("torch", "transformers", "huggingface_hub"):
+        monkeypatch.setitem(sys.modules, module, None)  # as on an install without the local extra
     assert main(["fix", "post.md", "--ocr", "off", "--no-cache"]) == 2
     out, err = capsys.readouterr()
     last = err.splitlines()[-1]

@@ -332,13 +332,14 @@ class Captioner:
     def load(self) -> None:
         if self._model is not None:
             return
+        # On this machine, or the hub reachable: checked in seconds, before importing transformers
+        # (seconds more) and before the hub client's retries (minutes).
+        local = {"local_files_only": True} if locate(self.model_id, "captioner", "captioner") else {}
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
         no_loading_bars()
         self.device = pick_device(self.device_setting)
         vision, text = precision_dtypes(self.precision, self.device)
-        # On this machine, or the hub reachable: checked in seconds, before the hub client's retries.
-        local = {"local_files_only": True} if locate(self.model_id, "captioner", "captioner") else {}
         try:
             self._processor = BlipProcessor.from_pretrained(self.model_id, **local)
             model = BlipForConditionalGeneration.from_pretrained(self.model_id, dtype=text, **local)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from alttext import messages
 
-HUB_PROBE_TIMEOUT_S = 3.0
+HUB_PROBE_TIMEOUT_S = 2.0
 
 
 class ModelLoadError(Exception):

@@ -144,6 +144,16 @@ class TransformersWriter:
     def load(self) -> None:
         if self._model is not None:
             return
+        source, options = gguf_source(self.model_id)
+        gguf = bool(options)
+        # transformers reads a GGUF file with the gguf package, and loads it with accelerate.
+        missing = [m for m in ("gguf", "accelerate") if gguf and not _installed(m)]
+        if missing:
+            raise ModelLoadError(messages.GGUF_NEEDS.format(model=self.model_id, module=" and ".join(missing)))
+        # On this machine, or the hub reachable: checked in seconds, before importing torch and
+        # transformers (seconds more) and before the hub client's retries (minutes).
+        if locate(self.model_id, "writer", "writer_model"):
+            options = {**options, "local_files_only": True}
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -153,15 +163,6 @@ class TransformersWriter:
         # halves the memory and is faster. int8 quantization starts from fp32.
         native = self.device == "cuda" or (self.device == "cpu" and cpu_has_bf16())
         dtype = torch.bfloat16 if native and self.quantize != "int8" else torch.float32
-        source, options = gguf_source(self.model_id)
-        gguf = bool(options)
-        # transformers reads a GGUF file with the gguf package, and loads it with accelerate.
-        missing = [m for m in ("gguf", "accelerate") if gguf and not _installed(m)]
-        if missing:
-            raise ModelLoadError(messages.GGUF_NEEDS.format(model=self.model_id, module=" and ".join(missing)))
-        # On this machine, or the hub reachable: checked in seconds, before the hub client's retries.
-        if locate(self.model_id, "writer", "writer_model"):
-            options = {**options, "local_files_only": True}
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **options)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **options)
