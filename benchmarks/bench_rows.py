@@ -9,7 +9,7 @@ bf16 (the writer) and fp32 (BLIP), for 1 to 32 rows. It depends on the machine: 
 machine of this project's earlier runs the bf16 time per row fell about ninefold from 1 row to 8
 and by about a third more from 8 to 16, so batches above the default 8 gained little there; on
 the 2-core machine of its latest runs (with AMX) it falls eightfold to 8 rows and halves again
-to 16, and a batch of 16 is faster (see the README's Performance section).
+to 16, and a batch of 16 is faster (see benchmarks/README.md).
 
     python benchmarks/bench_rows.py [--layers N] [--repeat N]
 """
