@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     fix.add_argument("--strict", action="store_true", default=None, help="also replace weak alt text (ALT002)")
     fix.add_argument("--exit-zero-even-if-changed", action="store_true", help="exit 0 when files were rewritten and nothing is left")
     fix.add_argument("--fetch-remote", action="store_true", default=None, help="download http(s) images to describe them")
+    fix.add_argument("--follow-symlinks", action="store_true", default=None,
+                     help="also write pages that are symbolic links to files outside the project")
     fix.add_argument("--include", action="append", metavar="GLOB", help="also fix files matching GLOB (repeatable)")
     fix.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
     fix.add_argument("--select", metavar="RULES", help="report only these rules, comma-separated (default: ALT001,ALT003, and ALT002 with --strict)")
@@ -82,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
     apply.add_argument("--exit-zero-even-if-changed", action="store_true", help="exit 0 when files were rewritten and nothing is left")
     apply.add_argument("--quiet", "-q", action="store_true", default=None, help="no summary lines")
+    apply.add_argument("--follow-symlinks", action="store_true", default=None,
+                       help="also write pages that are symbolic links to files outside the project")
     apply.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
 
     watch = commands.add_parser("watch", help="add alt text to new images as you save (loads the models)")
@@ -90,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--debounce", type=float, default=0.5, metavar="SECONDS", help="act once a file has been quiet this long (default: 0.5)")
     watch.add_argument("--strict", action="store_true", default=None, help="also replace weak alt text (ALT002)")
     watch.add_argument("--fetch-remote", action="store_true", default=None, help="download http(s) images to describe them")
+    watch.add_argument("--follow-symlinks", action="store_true", default=None,
+                       help="also write pages that are symbolic links to files outside the project")
     watch.add_argument("--include", action="append", metavar="GLOB", help="also watch files matching GLOB (repeatable)")
     watch.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
     watch.add_argument("--no-ignore", dest="respect_ignore", action="store_false", default=None,
@@ -266,7 +272,8 @@ def _fix(args: argparse.Namespace) -> int:
     from alttext import commands
     from alttext.config import ConfigError, load_settings
 
-    keys = ("include", "exclude", "respect_ignore", "select", "ignore", "engine", "quiet", "strict", "fetch_remote", *PIPELINE_KEYS)
+    keys = ("include", "exclude", "respect_ignore", "select", "ignore", "engine", "quiet", "strict", "fetch_remote", "follow_symlinks",
+            *PIPELINE_KEYS)
     try:
         settings = load_settings({k: getattr(args, k, None) for k in keys}, config_path=args.config)
     except ConfigError as exc:
@@ -281,7 +288,7 @@ def _fix(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     from alttext.config import ConfigError, load_settings
 
-    keys = ("include", "exclude", "respect_ignore", "engine", "strict", "fetch_remote", *PIPELINE_KEYS)
+    keys = ("include", "exclude", "respect_ignore", "engine", "strict", "fetch_remote", "follow_symlinks", *PIPELINE_KEYS)
     try:
         settings = load_settings({k: getattr(args, k, None) for k in keys}, config_path=args.config)
     except ConfigError as exc:

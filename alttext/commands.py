@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from alttext import messages
-from alttext.fix import FileFix, collect, describe_all, new_bytes, plan_file, unified_diff
+from alttext import escape, messages
+from alttext.escape import line
+from alttext.fix import FileFix, collect, describe_all, new_bytes, plan_file, unified_diff, writable_roots
 from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, Settings
 
 
@@ -36,38 +37,40 @@ def _why_review(dropped: Sequence[str], lint: Sequence[str]) -> str:
 
 
 def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mode, out: TextIO, err: TextIO,
-           remaining: bool = False) -> int:
-    """Edit, verify and (unless told not to) write every file; print what happened. ``remaining``:
-    also say how many images in these files still lack alt text (``apply``, whose report may not
-    list them all)."""
-    from alttext.write import Changed, write_atomic
+           allowed: Sequence[str] | None, remaining: bool = False) -> int:
+    """Edit, verify and (unless told not to) write every file whose real path is under one of
+    ``allowed`` (None: anywhere); print what happened. ``remaining``: also say how many images in
+    these files still lack alt text (``apply``, whose report may not list them all)."""
+    from alttext.write import Changed, Refused, write_atomic
 
     lines = err if mode.diff else out
     failed = bool(errors)
     for error in errors:
-        print(error.message, file=err)
+        print(escape.terminal(error.message), file=err)
     changed = fixed = left = still = 0
     for fix in fixes:
         plan_file(fix, settings)
         written = False
         if fix.problem:
-            print(fix.problem, file=err)
+            print(escape.terminal(fix.problem), file=err)
         elif fix.new_text is not None and fix.new_text != fix.document.text:
             if mode.diff:
                 out.write(unified_diff(fix))
             if mode.writes:
                 try:
-                    write_atomic(fix.path, new_bytes(fix), fix.document.data)
-                    print(messages.FIX_REWRITING.format(path=fix.path), file=err)
+                    write_atomic(fix.path, new_bytes(fix), fix.document.data, allowed)
+                    print(line(messages.FIX_REWRITING, path=fix.path), file=err)
                     written = True
+                except Refused as exc:
+                    print(line(messages.FIX_REFUSED, path=fix.path, reason=str(exc)), file=err)
                 except Changed:
-                    print(messages.FIX_CHANGED.format(path=fix.path), file=err)
+                    print(line(messages.FIX_CHANGED, path=fix.path), file=err)
                     failed = True
                 except OSError as exc:
-                    print(messages.FIX_UNWRITABLE.format(path=fix.path, reason=exc.strerror or exc), file=err)
+                    print(line(messages.FIX_UNWRITABLE, path=fix.path, reason=exc.strerror or str(exc)), file=err)
                     failed = True
             else:
-                print(messages.FIX_WOULD_REWRITE.format(path=fix.path), file=err)
+                print(line(messages.FIX_WOULD_REWRITE, path=fix.path), file=err)
                 written = True
         changed += written
         for p in fix.proposals:
@@ -76,13 +79,14 @@ def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mo
             if written and p.reason is None and p.alt:
                 fixed += 1
                 template = messages.FIX_ADDED if mode.writes else messages.FIX_PROPOSED
-                print(template.format(src=f.src, alt=p.alt, **where), file=lines)
+                # The text as written into the file, not as the model said it.
+                print(line(template, src=f.src, alt=escape.plain(p.alt), **where), file=lines)
                 if p.needs_review:
-                    print(messages.FIX_REVIEW.format(why=_why_review(p.dropped, p.lint), **where), file=lines)
+                    print(line(messages.FIX_REVIEW, why=_why_review(p.dropped, p.lint), **where), file=lines)
             else:
                 left += 1
                 reason = p.reason or (fix.problem and "the file was left unchanged") or "the file was not written"
-                print(messages.FIX_NOT_FIXED.format(rule=f.rule, message=f.message, reason=reason, **where), file=lines)
+                print(line(messages.FIX_NOT_FIXED, rule=f.rule, message=f.message, reason=reason, **where), file=lines)
         written_here = sum(1 for p in fix.proposals if written and p.reason is None and p.alt)
         still += sum(1 for f in fix.findings if f.rule in ("ALT001", "ALT003")) - written_here
     if not mode.quiet and (fixed or left):
@@ -141,14 +145,15 @@ def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None
             with open(report, "w", encoding="utf-8", newline="") as f:
                 f.write(render(rows, report))
             for error in errors:
-                print(error.message, file=err)
+                print(escape.terminal(error.message), file=err)
             print(messages.REPORT_WRITTEN.format(entries=len(rows), entries_word=messages.plural(len(rows), "entry", "entries"), path=report), file=err)
             return EXIT_ERROR if errors else (EXIT_FINDINGS if rows else EXIT_CLEAN)
-        return finish(fixes, errors, settings, mode, out, err)
+        return finish(fixes, errors, settings, mode, out, err, writable_roots(paths, settings))
 
 
 def apply(report: str, settings: Settings, mode: Mode, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from alttext.review import ReportError, load, reviewed
+    from alttext.write import roots
 
     out, err = out or sys.stdout, err or sys.stderr
     try:
@@ -157,7 +162,8 @@ def apply(report: str, settings: Settings, mode: Mode, out: TextIO | None = None
         print(exc, file=err)
         return EXIT_ERROR
     fixes, skipped, errors = reviewed(rows, settings)
-    for line in skipped:
-        print(line, file=err)
-    rc = finish(fixes, errors, settings, mode, out, err, remaining=True)
+    for skip in skipped:
+        print(escape.terminal(skip), file=err)
+    allowed = None if settings.follow_symlinks else roots(settings.root)  # a report names pages of this project only
+    rc = finish(fixes, errors, settings, mode, out, err, allowed, remaining=True)
     return EXIT_FINDINGS if skipped and rc == EXIT_CLEAN else rc

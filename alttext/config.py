@@ -187,6 +187,7 @@ KEYS: dict[str, Callable[[Any], Any]] = {
     "fetch_remote": _bool,
     "remote_allow_private": _bool,
     "max_image_size": _positive_int,
+    "follow_symlinks": _bool,
 }
 
 

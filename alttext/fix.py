@@ -18,6 +18,7 @@ from alttext.edit import Edit, EditError, apply_edits, edit_for
 from alttext.model import FileError, Finding, Settings
 from alttext.context import Place
 from alttext.scan.files import Document, discover, in_shard, load_document
+from alttext.write import refusal, roots
 
 FIXABLE = ("ALT001", "ALT003")
 
@@ -152,13 +153,23 @@ def open_file(path: str, settings: Settings) -> tuple[FileFix | None, FileError 
     return FileFix(document, engine, scan_text(path, document.text, settings, engine=engine)), None
 
 
-def collect(paths: Sequence[str], settings: Settings, workdir: str, shard: tuple[int, int] | None = None) -> tuple[list[FileFix], list[FileError]]:
+def writable_roots(paths: Sequence[str], settings: Settings) -> tuple[str, ...] | None:
+    """Where fix may write: under the project root or a path given (None: anywhere, with
+    ``follow_symlinks``)."""
+    return None if settings.follow_symlinks else roots(settings.root, *(paths or ["."]))
+
+
+def collect(paths: Sequence[str], settings: Settings, workdir: str, shard: tuple[int, int] | None = None,
+            allowed: Sequence[str] | None = ()) -> tuple[list[FileFix], list[FileError]]:
     """Scan the files (of one shard) and resolve every fixable finding to an image and a place
-    on its page."""
+    on its page. A page that may not be written (``allowed``; by default the project root and
+    ``paths``) is reported, its images not described."""
     from alttext.context import html_places, markdown_places
     from alttext.locate import Resolver
     from alttext.scan import kind_of
 
+    if allowed == ():
+        allowed = writable_roots(paths, settings)
     files, errors = discover(paths, settings)
     if shard is not None:
         files = [path for path in files if in_shard(path, shard, settings.root)]
@@ -170,6 +181,11 @@ def collect(paths: Sequence[str], settings: Settings, workdir: str, shard: tuple
             errors.append(error)
             continue
         fixes.append(fix)
+        why = refusal(path, allowed)
+        if why and any(fixable(f, settings) for f in fix.findings):
+            fix.problem = messages.FIX_REFUSED.format(path=path, reason=why)
+            fix.proposals = [Proposal(f, reason=why) for f in fix.findings if fixable(f, settings)]
+            continue
         findings = [f for f in fix.findings if fixable(f, settings)]
         if not findings:
             continue
@@ -234,11 +250,12 @@ def describe_all(fixes: list[FileFix], settings: Settings, **options: object) ->
     for (fix, k), d in zip(todo, results):
         p = replace(fix.proposals[k], caption=d.caption, lint=d.lint, dropped=d.dropped, needs_review=d.needs_review,
                     kind=d.kind, decorative=d.decorative, notes=d.notes)
-        if d.error or not d.text:
+        alt = escape.plain(d.text)  # the text as it will be written, in reports and logs too
+        if d.error or not alt:
             reason = f"image not described: {d.error.split(': ', 1)[-1]}" if d.error else (d.reason or "no description could be written")
             fix.proposals[k] = replace(p, reason=reason)
             continue
-        fix.proposals[k] = replace(p, alt=d.text)
+        fix.proposals[k] = replace(p, alt=alt)
 
 
 def new_bytes(fix: FileFix) -> bytes:

@@ -103,6 +103,7 @@ FIX_NOT_FIXED = "{path}:{line}:{column}: {rule} {message} (not fixed: {reason})"
 FIX_UNVERIFIED = "{path}: the edited text did not verify ({reason}); file left unchanged"
 FIX_CHANGED = "{path}: changed on disk since it was read; not written (run again)"
 FIX_UNWRITABLE = "{path}: cannot write: {reason}"
+FIX_REFUSED = "{path}: not written: {reason}"
 FIX_SUMMARY = "alttext: {fixed} {fixed_word} fixed in {files} {files_word}, {left} left"
 FIX_WOULD_SUMMARY = "alttext: would fix {fixed} {fixed_word} in {files} {files_word}, {left} left"
 APPLY_STILL = "alttext: {count} {images} in {files} {files_word} still {lack} alt text"
@@ -133,6 +134,7 @@ WATCH_PROPOSED = '{path}:{line}:{column}: proposed alt text for {src}: "{alt}"'
 WATCH_NOT_FIXED = "{path}:{line}:{column}: {rule} {message} (not fixed: {reason})"
 WATCH_CHANGED = "{path}: changed while its images were described; not written (it is read again after this save)"
 WATCH_FAILED = "{path}: {reason}"
+WATCH_BUSY = "{path}: open for writing in another program; not written (it is read again once closed)"
 WATCH_STALE = 'image "{src}" changed since alttext wrote its alt text'
 
 OCR_MISSING = "alttext: error: reading text in images needs the ocr extra ({module} is not installed): pip install 'alttext[ocr]', or set ocr = \"off\""
@@ -147,3 +149,14 @@ OTHER_LANGUAGE = "written in {language}: no acceptable text in the page's langua
 LONG_DESCRIPTION = "this {kind} holds more than an alt text can: give it a long description (a caption, a table or a linked page)"
 NOT_IN_LANGUAGE = {"en": "not written in English", "zh": "not written in Chinese"}
 UNTRANSLATED = "English words left untranslated"
+
+# inputs (#24)
+WRITER_MALFORMED = "alttext: error: {base_url} sent a malformed chat completion: {reason}"
+IMG_NOT_FILE = "{name}: not a regular file ({kind}); not read"
+ERR_WIDE_ENCODING = "{path}: {encoding} text, not UTF-8; convert it to UTF-8"
+CACHE_READ_ONLY = "alttext: warning: cache {path} is read-only ({reason}); using what it holds without saving new descriptions"
+
+# scanner gaps (#24)
+TOO_DEEP = "{path}:{line}:{column}: warning: blocks nested more than {limit} deep; the images inside are not checked"
+LOCATE_SCRIPT_URL = "a {scheme}: URL is a script, not an image; refused"
+LOCATE_FILE_URL = "a file: URL names a file on one computer, not in the site; use a path relative to the page"

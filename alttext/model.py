@@ -108,5 +108,7 @@ class Settings:
     fetch_remote: bool = False
     remote_allow_private: bool = False  # allow loopback and private addresses for remote images
     max_image_size: int = 20 * 1024 * 1024  # bytes, for data: URIs and remote images
+    # Writing: a page whose real path is outside the project (a symlink out) is left alone.
+    follow_symlinks: bool = False
     root: str = "."
     config_file: str | None = None

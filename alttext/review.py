@@ -9,14 +9,16 @@ source text it held when the report was made. Anything else is skipped with a me
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from alttext import __version__, messages
+from alttext import __version__, escape, messages
 from alttext.fix import FileFix, Proposal, fixable
 from alttext.model import Settings
 
@@ -27,6 +29,20 @@ FIELDS = ("path", "line", "column", "rule", "syntax", "src", "image", "start", "
 
 class ReportError(Exception):
     pass
+
+
+# A spreadsheet runs a cell that starts like a formula (=HYPERLINK(...)); a leading ' makes it
+# text. A value that itself starts with ' and one of these gets one more, so reading it back
+# (``_cell_value``) is exact.
+_FORMULA = re.compile(r"^'*[=+\-@\t\r]")
+
+
+def _inert_cell(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and _FORMULA.match(value) else value
+
+
+def _cell_value(value: Any) -> Any:
+    return value[1:] if isinstance(value, str) and value.startswith("'") and _FORMULA.match(value) else value
 
 
 def entries(fixes: Sequence[FileFix], settings: Settings) -> list[dict[str, Any]]:
@@ -58,12 +74,12 @@ def render(rows: list[dict[str, Any]], path: str) -> str:
         writer = csv.DictWriter(buffer, FIELDS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: " | ".join(v) if isinstance(v, list) else v for k, v in row.items()})
+            writer.writerow({k: _inert_cell(" | ".join(v) if isinstance(v, list) else v) for k, v in row.items()})
         return buffer.getvalue()
     if kind == ".md":
         def cell(value: Any) -> str:
-            text = " | ".join(value) if isinstance(value, list) else str(value)
-            return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+            text = html.escape(" | ".join(value) if isinstance(value, list) else str(value), quote=False)
+            return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
         lines = ["| Location | Image | Proposed alt text | Base caption | Notes |", "|---|---|---|---|---|"]
         for r in rows:
@@ -90,7 +106,7 @@ def load(path: str) -> list[dict[str, Any]]:
                 raise ValueError(f"expected an object with schema_version {SCHEMA_VERSION} and entries")
             rows = data["entries"]
         elif kind == ".csv":
-            rows = list(csv.DictReader(io.StringIO(text)))
+            rows = [{k: _cell_value(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
         else:
             raise ValueError("apply reads .json or .csv reports")
         for row in rows:
@@ -99,7 +115,14 @@ def load(path: str) -> list[dict[str, Any]]:
             for key in ("path", "start", "end", "original", "alt", "line", "column"):
                 if key not in row:
                     raise ValueError(f"an entry has no {key!r}")
+            for key in ("path", "original"):
+                if not isinstance(row[key], str):
+                    raise ValueError(f"an entry's {key!r} is not text")
+            if row["alt"] is not None and not isinstance(row["alt"], str):
+                raise ValueError("an entry's 'alt' is not text")
             row["start"], row["end"], row["line"], row["column"] = (int(row[k]) for k in ("start", "end", "line", "column"))
+    except RecursionError:
+        raise ReportError(messages.APPLY_BAD.format(path=path, reason="nested too deeply")) from None
     except (ValueError, TypeError) as exc:
         raise ReportError(messages.APPLY_BAD.format(path=path, reason=exc)) from None
     return rows
@@ -108,6 +131,7 @@ def load(path: str) -> list[dict[str, Any]]:
 def reviewed(rows: list[dict[str, Any]], settings: Settings) -> tuple[list[FileFix], list[str], list[Any]]:
     """Files with the reviewed proposals that still match, the skip messages, and read errors."""
     from alttext.fix import open_file
+    from alttext.write import inside, roots
 
     by_path: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -115,6 +139,12 @@ def reviewed(rows: list[dict[str, Any]], settings: Settings) -> tuple[list[FileF
     fixes, skipped, errors = [], [], []
     settings = replace(settings, strict=True)  # a reviewed entry may replace weak alt text too
     for path, group in by_path.items():
+        if not settings.follow_symlinks and not inside(path, roots(settings.root)):
+            # A report names the project's pages; this one leads out (edited, or ../.. and links).
+            for row in group:
+                skipped.append(messages.APPLY_SKIPPED.format(path=path, line=row["line"], column=row["column"],
+                                                             reason="the path leads outside the project"))
+            continue
         fix, error = open_file(path, settings)
         if fix is None:
             errors.append(error)
@@ -122,7 +152,7 @@ def reviewed(rows: list[dict[str, Any]], settings: Settings) -> tuple[list[FileF
         document = fix.document
         current = {f.start: f for f in fix.findings if fixable(f, settings)}
         for row in group:
-            alt = str(row.get("alt") or "").strip()
+            alt = escape.plain(str(row.get("alt") or ""))
             if not alt:
                 continue  # nothing proposed, or the reviewer removed it
             finding = current.get(row["start"])

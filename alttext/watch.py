@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -27,9 +29,15 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from alttext import escape, messages
+from alttext.escape import line
 from alttext.model import EXIT_INTERRUPTED, Finding, Settings
+from alttext.write import open_for_writing, roots
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".tif", ".tiff", ".avif")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @dataclass(frozen=True)
@@ -70,8 +78,11 @@ class Watcher:
         self.written: dict[str, list[Written]] = {}  # page -> alt text this watcher wrote there
         self.awaited: dict[str, set[str]] = {}  # a missing picture (absolute path) -> the pages that name it
         self.writes = 0
+        self.busy: set[str] = set()  # pages said to be open in another program, not yet written
         self.stopping = threading.Event()
-        self.workdir = tempfile.mkdtemp(prefix="alttext-watch-")
+        # Where pages may be written: the project and the watched paths (links out are left alone).
+        self.allowed = None if settings.follow_symlinks else roots(settings.root, *self.tops)
+        self.workdir = tempfile.mkdtemp(prefix="alttext-watch-")  # decoded data: images; removed by close()
 
     # Events (watchdog's thread) ------------------------------------------------------------
 
@@ -111,22 +122,28 @@ class Watcher:
         """Watch until Ctrl-C (exit 130) or ``stop()`` (exit 0)."""
         from watchdog.observers import Observer
 
+        if threading.current_thread() is threading.main_thread():
+            # A terminal closed or a service stopped: leave the way Ctrl-C does, cleaning up.
+            for name in ("SIGTERM", "SIGHUP"):
+                if hasattr(signal, name):
+                    signal.signal(getattr(signal, name), _interrupt)
         observer = Observer()
         handler = self._handler()
         for top in self.tops:
             observer.schedule(handler, top if os.path.isdir(top) else os.path.dirname(top), recursive=True)
-        observer.start()
         shown = ", ".join(os.path.relpath(t) for t in self.tops)
-        print(messages.WATCH_STARTED.format(paths=shown, mode="report only" if self.report else "writing alt text"), file=self.err, flush=True)
         try:
+            observer.start()
+            print(messages.WATCH_STARTED.format(paths=shown, mode="report only" if self.report else "writing alt text"), file=self.err, flush=True)
             while not self.stopping.is_set():
                 self.step(timeout=0.05)
         except KeyboardInterrupt:
             print(messages.INTERRUPTED, file=self.err)
             return EXIT_INTERRUPTED
         finally:
-            observer.stop()
-            observer.join()
+            if observer.is_alive():
+                observer.stop()
+                observer.join()
             self.close()
         return 0
 
@@ -137,6 +154,7 @@ class Watcher:
         cache = self.options.pop("cache", None)
         if cache is not None:
             cache.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def step(self, timeout: float = 0.0, now: Callable[[], float] = time.monotonic) -> None:
         """Take new events, then act on every path quiet for ``debounce`` seconds."""
@@ -190,9 +208,9 @@ class Watcher:
             return  # gone again (an editor's temporary file); its rename brings the real one
         if self.handled.get(path) == data:
             return  # our own write, or the same content saved again
-        fixes, errors = collect([os.path.relpath(path)], self.settings, self.workdir)
+        fixes, errors = collect([os.path.relpath(path)], self.settings, self.workdir, allowed=self.allowed)
         for error in errors:
-            print(error.message, file=self.err, flush=True)
+            print(escape.terminal(error.message), file=self.err, flush=True)
         if not fixes:
             return
         fix = fixes[0]
@@ -206,25 +224,32 @@ class Watcher:
     def _finish(self, path: str, fix: Any, refreshed: dict[int, str] | None = None) -> None:
         """Describe, edit, verify and write one page; log a line per image."""
         from alttext.fix import new_bytes, plan_file
-        from alttext.write import Changed, write_atomic
+        from alttext.write import Changed, Refused, write_atomic
 
         self._describe(fix)
         plan_file(fix, self.settings)
         shown = fix.path
         if fix.problem:
-            print(fix.problem, file=self.err, flush=True)
+            print(escape.terminal(fix.problem), file=self.err, flush=True)
             self.handled[path] = fix.document.data
-            return
+            if not fix.problem.startswith(messages.FIX_REFUSED.format(path=fix.path, reason="")):
+                return
         done = fix.new_text is not None and fix.new_text != fix.document.text
         if done and not self.report:
-            try:
-                write_atomic(path, new_bytes(fix), fix.document.data)
-            except Changed:
-                print(messages.WATCH_CHANGED.format(path=shown), file=self.err, flush=True)
-                return  # the person's save is newer: it is handled after its own event
-            except OSError as exc:
-                print(messages.FIX_UNWRITABLE.format(path=shown, reason=exc.strerror or exc), file=self.err, flush=True)
+            if not self._quiet(path):
                 return
+            try:
+                write_atomic(path, new_bytes(fix), fix.document.data, self.allowed)
+            except Changed:
+                print(line(messages.WATCH_CHANGED, path=shown), file=self.err, flush=True)
+                return  # the person's save is newer: it is handled after its own event
+            except Refused as exc:
+                print(line(messages.FIX_REFUSED, path=shown, reason=str(exc)), file=self.err, flush=True)
+                return
+            except OSError as exc:
+                print(line(messages.FIX_UNWRITABLE, path=shown, reason=exc.strerror or str(exc)), file=self.err, flush=True)
+                return
+            self.busy.discard(path)
             self.writes += 1
             self.handled[path] = new_bytes(fix)
         else:
@@ -232,21 +257,42 @@ class Watcher:
         for p in fix.proposals:
             f = p.finding
             where = dict(path=shown, line=f.line, column=f.column, src=f.src)
-            if done and p.reason is None and p.alt:
+            alt = escape.plain(p.alt)  # as written
+            if done and p.reason is None and alt:
                 if self.report:
-                    print(messages.WATCH_PROPOSED.format(alt=p.alt, **where), file=self.out, flush=True)
+                    print(line(messages.WATCH_PROPOSED, alt=alt, **where), file=self.out, flush=True)
                     continue
                 template = messages.WATCH_REFRESHED if refreshed and f.start in refreshed else messages.WATCH_ADDED
-                print(template.format(alt=p.alt, **where), file=self.out, flush=True)
+                print(line(template, alt=alt, **where), file=self.out, flush=True)
                 if p.needs_review:
-                    print(messages.FIX_REVIEW.format(path=shown, line=f.line, column=f.column, why="; ".join(p.dropped or p.lint)), file=self.out)
+                    print(line(messages.FIX_REVIEW, path=shown, line=f.line, column=f.column, why="; ".join(p.dropped or p.lint)), file=self.out)
                 if p.image:
                     self._remember(path, p, refreshed)
             else:
                 reason = p.reason or fix.problem or "the file was not written"
                 self._await(path, p)
-                print(messages.WATCH_NOT_FIXED.format(rule=f.rule, message=f.message, reason=reason, **{k: v for k, v in where.items() if k != "src"}),
+                print(line(messages.WATCH_NOT_FIXED, rule=f.rule, message=f.message, reason=reason, **{k: v for k, v in where.items() if k != "src"}),
                       file=self.out, flush=True)
+
+    def _quiet(self, path: str) -> bool:
+        """Whether ``path`` may be replaced now. A file another program still holds open for
+        writing is not: what it writes next would go to the replaced file and be lost. The page
+        is read again once that program closes it (its close is an event), and once more after
+        a pause for systems that do not report closes. Where open files cannot be seen, the file
+        must at least have been still for ``debounce`` seconds."""
+        held = open_for_writing(path)
+        if held is None:
+            try:
+                held = time.time() - os.stat(path).st_mtime < self.debounce
+            except OSError:
+                return True  # gone: the write says so
+        if held:
+            if path not in self.busy:
+                self.busy.add(path)
+                print(line(messages.WATCH_BUSY, path=os.path.relpath(path)), file=self.err, flush=True)
+            self.handled.pop(path, None)
+            self.due[path] = time.monotonic() + max(self.debounce, 1.0)
+        return not held
 
     def _describe(self, fix: Any) -> None:
         from alttext.fix import describe_all

@@ -1,15 +1,47 @@
-"""Writing a file back: atomically, and only if nobody changed it since it was read."""
+"""Writing a file back: atomically, only inside the project, only to a file its owner lets be
+written, and only if nobody changed it since it was read."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
+from collections.abc import Iterable, Sequence
 
 
 class Changed(Exception):
     """The file on disk is no longer the one that was read."""
+
+
+class Refused(Exception):
+    """The file is not one alttext may write (``str(exc)`` says why, in a few words)."""
+
+
+def roots(*paths: str) -> tuple[str, ...]:
+    """The real paths under which files may be written: the project root and the paths given."""
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in paths))
+
+
+def inside(path: str, allowed: Iterable[str]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in allowed)
+
+
+def refusal(path: str, allowed: Sequence[str] | None) -> str | None:
+    """Why ``path`` may not be written (None when it may). ``allowed=None``: anywhere (the user
+    asked to write through symbolic links)."""
+    if allowed is not None and not inside(path, allowed):
+        return f"it resolves to {os.path.realpath(path)}, outside the project (--follow-symlinks writes through links)"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # the write itself says what is wrong
+    # Root may write anything: the permission bits still say what the owner wants.
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK):
+        return "it is read-only"
+    return None
 
 
 def _unchanged(path: str, expected: bytes) -> None:
@@ -18,16 +50,20 @@ def _unchanged(path: str, expected: bytes) -> None:
             raise Changed(path)
 
 
-def write_atomic(path: str, data: bytes, expected: bytes | None) -> None:
+def write_atomic(path: str, data: bytes, expected: bytes | None, allowed: Sequence[str] | None = None) -> None:
     """Replace the contents of ``path`` (through a symlink, its target) with ``data``.
 
     A temporary file in the same folder is written, flushed to disk and given the original
     permissions, then renamed over the file, so a reader sees the old bytes or the new ones,
     never half of them. Raises Changed (and writes nothing) if the file no longer holds
-    ``expected``; OSError if it cannot be written. With ``expected=None`` the file is the tool's
+    ``expected``; Refused if its real path is not under one of ``allowed`` (checked now, after
+    the descriptions, so a page swapped for a link meanwhile is not written through) or it is
+    read-only; OSError if it cannot be written. With ``expected=None`` the file is the tool's
     own output (a report): it may be new, and whatever it held is replaced.
     """
     target = os.path.realpath(path)
+    if expected is not None and (why := refusal(path, allowed)):
+        raise Refused(why)
     if expected is None:
         umask = os.umask(0)
         os.umask(umask)
@@ -45,6 +81,8 @@ def write_atomic(path: str, data: bytes, expected: bytes | None) -> None:
         os.chmod(temporary, mode)
         if expected is not None:
             _unchanged(target, expected)  # once more, as close to the rename as it gets
+            if os.path.realpath(path) != target:
+                raise Refused("it was replaced by a link while it was being fixed")
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -56,3 +94,30 @@ def write_atomic(path: str, data: bytes, expected: bytes | None) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def open_for_writing(path: str) -> bool | None:
+    """Whether another process holds ``path`` open for writing (None: this system cannot tell).
+
+    Linux refuses a read lease on a file that any process has open for writing, so asking for one
+    (and giving it back at once) answers without scanning every process's open files. Elsewhere,
+    or on a file system without leases, the answer is None.
+    """
+    try:
+        import fcntl
+
+        set_lease = fcntl.F_SETLEASE
+    except (ImportError, AttributeError):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, set_lease, fcntl.F_RDLCK)
+        fcntl.fcntl(fd, set_lease, fcntl.F_UNLCK)
+        return False
+    except OSError as exc:
+        return True if exc.errno in (errno.EAGAIN, errno.EBUSY) else None
+    finally:
+        os.close(fd)

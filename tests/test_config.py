@@ -44,7 +44,7 @@ def test_precedence_cli_env_file_default(tmp_path: os.PathLike[str]) -> None:
 
 
 ERRORS = [
-    pytest.param("colour = 'red'\n", "unknown key 'colour' (known keys: backend, base_url, batch_size, cache, cache_dir, captioner, captioner_precision, concurrency, device, engine, engines, exclude, fetch_remote, format, grounding, ignore, include, jobs, language, language_fallback, languages, length, max_file_size, max_image_size, ocr, per_file_ignores, quantize, quiet, remote_allow_private, respect_ignore, retries, select, site_root, static_dirs, strict, timeout, writer_model)", id="unknown-key"),
+    pytest.param("colour = 'red'\n", "unknown key 'colour' (known keys: backend, base_url, batch_size, cache, cache_dir, captioner, captioner_precision, concurrency, device, engine, engines, exclude, fetch_remote, follow_symlinks, format, grounding, ignore, include, jobs, language, language_fallback, languages, length, max_file_size, max_image_size, ocr, per_file_ignores, quantize, quiet, remote_allow_private, respect_ignore, retries, select, site_root, static_dirs, strict, timeout, writer_model)", id="unknown-key"),
     pytest.param("strict = 'maybe'\n", "strict: expected true or false", id="bad-bool"),
     pytest.param("format = 'xml'\n", "format: expected one of text, json, sarif, github, junit, gitlab", id="bad-choice"),
     pytest.param("exclude = 'a'\nexclude = 'b'\n", "invalid TOML: Cannot overwrite a value (at line 2, column 14)", id="bad-toml"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import re
@@ -260,3 +261,140 @@ def test_bad_shard_is_a_usage_error(site: str, capsys: pytest.CaptureFixture[str
         main(["fix", "--shard", "4/3", site])
     assert info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == "alttext: error: argument --shard: --shard expects K/N with 1 <= K <= N, such as 1/4, not '4/3'"
+
+
+# --- Hardening (#24): where fix and apply may write, and what they print ----------------------
+
+
+def _outside(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = str(tmp_path_factory.mktemp("outside"))
+    shutil.copy(os.path.join(IMG, "meadow.jpg"), os.path.join(folder, "cat.jpg"))
+    return _write(folder, "page.md", b"![](cat.jpg)\n")
+
+
+def test_a_page_linked_from_outside_the_project_is_not_written(site: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    target = _outside(tmp_path_factory)
+    _write(os.path.dirname(target), "page.md", b"![](../img/cat.jpg)\n")  # the picture as the site serves it
+    os.makedirs(os.path.join(site, "docs"))
+    os.symlink(target, os.path.join(site, "docs", "linked.md"))
+    _write(site, "a.md", b"![](img/cat.jpg)\n")
+    rc, out, err, captioner = _run(site)
+    assert rc == 1 and _read(target) == b"![](../img/cat.jpg)\n"
+    assert f"docs/linked.md: not written: it resolves to {os.path.realpath(target)}, outside the project (--follow-symlinks writes through links)\n" in err
+    assert "docs/linked.md:1:1: ALT001" in out and captioner.images == 1  # only a.md's picture was described
+    assert _read(os.path.join(site, "a.md")).startswith(b"![A dog")
+    # Asked for: written through the link.
+    assert _run(site, follow_symlinks=True)[0] == 1 and _read(target).startswith(b"![A dog")
+
+
+def test_a_page_swapped_for_a_link_while_describing_is_not_written_through(site: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    target = _outside(tmp_path_factory)
+    with open(target, "wb") as f:
+        f.write(b"![](img/cat.jpg)\n")  # the very bytes fix read, so only the link check can stop it
+    path = _write(site, "a.md", b"![](img/cat.jpg)\n")
+
+    class Swapper(EchoWriter):
+        def write(self, conversations: Any, seeds: Any) -> list[str]:
+            os.unlink(path)
+            os.symlink(target, path)
+            return super().write(conversations, seeds)
+
+    settings = dataclasses.replace(load_settings({}, cwd=site), backend="openai", writer_model="echo", length=30)
+    err = io.StringIO()
+    old = os.getcwd()
+    os.chdir(site)
+    try:
+        rc = commands.fix(["."], settings, commands.Mode(), out=io.StringIO(), err=err, captioner=FixedCaptioner(), writer=Swapper())
+    finally:
+        os.chdir(old)
+    assert rc == 1 and _read(target) == b"![](img/cat.jpg)\n"
+    assert "a.md: not written: it resolves to" in err.getvalue()
+
+
+def test_a_read_only_page_is_not_rewritten(site: str) -> None:
+    path = _write(site, "a.md", b"![](img/cat.jpg)\n")
+    os.chmod(path, 0o444)
+    rc, out, err, _ = _run(site, "a.md")
+    assert rc == 1 and _read(path) == b"![](img/cat.jpg)\n" and stat.S_IMODE(os.stat(path).st_mode) == 0o444
+    assert err.startswith("a.md: not written: it is read-only\n")
+    assert out == "a.md:1:1: ALT001 image \"img/cat.jpg\" has no alt text (not fixed: it is read-only)\n"
+
+
+@pytest.mark.parametrize("where", ["absolute", "dotdot"])
+def test_apply_of_a_tampered_report_writes_nothing_outside(site: str, tmp_path_factory: pytest.TempPathFactory, where: str) -> None:
+    target = _outside(tmp_path_factory)
+    path = target if where == "absolute" else os.path.relpath(target, site)
+    entry = {"path": path, "line": 1, "column": 1, "start": 0, "end": 12, "original": "![](cat.jpg)", "alt": "Pwned", "rule": "ALT001"}
+    _write(site, "review.json", json.dumps({"schema_version": 1, "entries": [entry]}).encode())
+    err = io.StringIO()
+    old = os.getcwd()
+    os.chdir(site)
+    try:
+        rc = commands.apply("review.json", load_settings({}, cwd=site), commands.Mode(), out=io.StringIO(), err=err)
+    finally:
+        os.chdir(old)
+    assert rc == 1 and _read(target) == b"![](cat.jpg)\n"
+    assert err.getvalue() == f"{path}:1:1: skipped: the path leads outside the project\n"
+
+
+def test_a_report_nested_too_deeply_is_one_line(site: str) -> None:
+    _write(site, "review.json", b"[" * 100_000 + b"]" * 100_000)
+    err = io.StringIO()
+    rc = commands.apply(os.path.join(site, "review.json"), load_settings({}, cwd=site), commands.Mode(), out=io.StringIO(), err=err)
+    assert rc == 2 and err.getvalue() == f"{os.path.join(site, 'review.json')}: not an alttext report: nested too deeply\n"
+
+
+class Hostile(EchoWriter):
+    """The echoed caption with what a terminal would act on: colour, an OSC 8 link, NUL, a
+    right-to-left override, a newline."""
+
+    def write(self, conversations: Any, seeds: Any) -> list[str]:
+        return [f"{t}\x1b[31m \x1b]8;;http://e.example\x07link\x1b]8;;\x07\x00\u202e\nred" for t in super().write(conversations, seeds)]
+
+
+def test_printed_alt_text_is_the_written_text_without_controls(site: str) -> None:
+    path = _write(site, "a.md", b"![](img/cat.jpg)\n")
+    settings = dataclasses.replace(load_settings({}, cwd=site), backend="openai", writer_model="echo", length=60, grounding="off")
+    out, err = io.StringIO(), io.StringIO()
+    rc = commands.fix([path], settings, commands.Mode(), out=out, err=err, captioner=FixedCaptioner(), writer=Hostile())
+    assert rc == 1
+    written = re.search(rb"!\[(.*)\]", _read(path)).group(1).decode()  # type: ignore[union-attr]
+    assert f'alt text added for img/cat.jpg: "{written}"' in out.getvalue()
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", out.getvalue() + err.getvalue())
+
+
+def test_a_long_data_uri_is_shortened_in_messages(site: str) -> None:
+    uri = "data:image/png;base64," + "A" * 146_000
+    _write(site, "a.md", f"![]({uri})\n".encode())
+    rc, out, _, _ = _run(site, "a.md")
+    assert rc == 1 and len(out) < 400 and "(146022 characters)" in out
+
+
+def test_csv_report_cells_cannot_run_as_formulas_and_apply_reads_them_back(site: str) -> None:
+    path = _write(site, "a.md", b"![](img/cat.jpg)\n")
+    assert _run(site, report="review.csv")[0] == 1
+    report = os.path.join(site, "review.csv")
+    rows = list(csv.DictReader(open(report, encoding="utf-8")))
+    rows[0]["alt"] = '=HYPERLINK("http://e.example","x")'
+    with open(report, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, rows[0].keys(), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    from alttext.review import load, render
+
+    [loaded] = load(report)
+    again = render([loaded], "again.csv")
+    assert '\'=HYPERLINK(""http://e.example"",""x"")' in again  # text to a spreadsheet
+    with open(report, "w", encoding="utf-8", newline="") as f:
+        f.write(again)
+    assert load(report)[0]["alt"] == '=HYPERLINK("http://e.example","x")'  # and exactly the text to apply
+    assert _read(path) == b"![](img/cat.jpg)\n"
+
+
+def test_markdown_report_escapes_html(site: str) -> None:
+    from alttext.review import render
+
+    row = {"path": "a.md", "line": 1, "column": 1, "src": "<img src=x onerror=alert(1)>", "alt": "<script>alert(1)</script>",
+           "caption": "", "reason": "", "dropped": [], "lint": [], "needs_review": False}
+    text = render([row], "review.md")
+    assert "<script" not in text and "<img" not in text and "&lt;script&gt;" in text

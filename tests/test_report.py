@@ -9,7 +9,7 @@ import pytest
 
 from alttext import __version__
 from alttext.cli import main
-from alttext.model import FileError, Finding, Report
+from alttext.model import FileError, Finding, Report, Settings
 from alttext.report import render
 from alttext.report.github import escape_data, escape_property
 from tests.conftest import REPO
@@ -99,3 +99,11 @@ def test_json_schema_fields() -> None:
         "syntax", "engine", "exact",
     }
     assert data["errors"] == [{"path": "bad.md", "message": "bad.md: not valid UTF-8"}]
+
+
+def test_text_report_shows_control_characters_from_a_page_as_escapes() -> None:
+    from alttext.scan import scan_text
+
+    findings = scan_text("a.html", '<img src="x\x1b]8;;http://e\x07y\u202e.png">\n', Settings())
+    text = render(Report(files_checked=1, findings=tuple(findings), errors=()), "text")
+    assert text == 'a.html:1:1: ALT001 image "x\\x1b]8;;http://e\\x07y\\u202e.png" has no alt text\n'

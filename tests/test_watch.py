@@ -230,3 +230,52 @@ def test_a_picture_saved_after_its_page_is_described_then(site: str, start: Call
     wait_for(lambda: watcher.writes == 1)
     assert _read("later.md") == f"![{ALT}](img/later.jpg)\n".encode()
     assert out(watcher)[-1] == f'later.md:1:1: alt text added for img/later.jpg: "{ALT}"'
+
+
+SLOW_WRITER = """
+import sys, time
+with open("slow.md", "w") as f:
+    f.write("# Title\\n\\n![](img/cat.jpg)\\n")
+    f.flush()
+    time.sleep(float(sys.argv[1]))  # the watcher's debounce passes many times over meanwhile
+    f.write("More text.\\n")
+"""
+
+
+def test_a_file_another_program_is_still_writing_is_not_replaced(site: str, start: Callable[..., Watcher]) -> None:
+    import subprocess
+    import sys
+
+    watcher = start()
+    writer = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(DEBOUNCE * 15)])
+    assert writer.wait(timeout=30) == 0
+    wait_for(lambda: watcher.writes == 1)
+    settle()
+    # Nothing the writer wrote after its first flush went to a replaced file.
+    assert _read("slow.md") == f"# Title\n\n![{ALT}](img/cat.jpg)\nMore text.\n".encode()
+    assert "slow.md: open for writing in another program; not written (it is read again once closed)" in watcher.err.getvalue()  # type: ignore[attr-defined]
+
+
+def test_the_temporary_folder_goes_on_every_exit(site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings({}, cwd=site)
+    watcher = Watcher(["."], settings, debounce=DEBOUNCE, out=io.StringIO(), err=io.StringIO())
+    assert os.path.isdir(watcher.workdir)
+
+    def interrupted(timeout: float = 0.0) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(watcher, "step", interrupted)
+    assert watcher.run() == 130
+    assert not os.path.exists(watcher.workdir)
+
+
+def test_a_page_linked_from_outside_the_project_is_not_written(site: str, start: Callable[..., Watcher], tmp_path_factory: pytest.TempPathFactory) -> None:
+    outside = tmp_path_factory.mktemp("outside") / "page.md"
+    outside.write_bytes(b"![](cat.jpg)\n")
+    shutil.copy(os.path.join("img", "cat.jpg"), outside.parent / "cat.jpg")
+    watcher = start()
+    os.symlink(outside, "linked.md")
+    wait_for(lambda: "linked.md" in watcher.out.getvalue())  # type: ignore[attr-defined]
+    settle()
+    assert outside.read_bytes() == b"![](cat.jpg)\n" and watcher.writes == 0
+    assert "outside the project" in watcher.out.getvalue()  # type: ignore[attr-defined]

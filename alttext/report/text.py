@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alttext import messages
+from alttext.escape import terminal
 from alttext.model import Report
 
 
@@ -12,10 +13,11 @@ BOLD, RED, YELLOW, RESET = "\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
 
 
 def render(report: Report, color: bool = False) -> str:
+    # A path or src from the page is shown, never obeyed: its control characters print as escapes.
     if not color:
-        return "".join(f"{f.path}:{f.line}:{f.column}: {f.rule} {f.message}\n" for f in report.findings)
-    return "".join(f"{BOLD}{f.path}{RESET}:{f.line}:{f.column}: {YELLOW if f.rule == 'ALT002' else RED}{f.rule}{RESET} {f.message}\n"
-                   for f in report.findings)
+        return "".join(f"{terminal(f.path)}:{f.line}:{f.column}: {f.rule} {terminal(f.message)}\n" for f in report.findings)
+    return "".join(f"{BOLD}{terminal(f.path)}{RESET}:{f.line}:{f.column}: {YELLOW if f.rule == 'ALT002' else RED}{f.rule}{RESET} "
+                   f"{terminal(f.message)}\n" for f in report.findings)
 
 
 def summary(report: Report, paths: Sequence[str] = ()) -> list[str]:
