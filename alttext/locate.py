@@ -1,14 +1,14 @@
 """From an image's ``src`` to a file the pipeline can describe, or a reason why not.
 
 - A relative ``src`` resolves against the document's folder; a root-relative one (``/img/a.png``)
-  against the site root and the folders the site serves at its root (``site_root`` and
-  ``static_dirs``, with each engine's defaults). Query and fragment are dropped, and
-  percent-encoding is decoded.
+  against the site root (Jekyll's ``source`` folder) and the folders the site serves at its root
+  (``site_root`` and ``static_dirs``, with each engine's defaults). Query and fragment are dropped,
+  and percent-encoding is decoded.
 - ``srcset`` and ``<picture>`` sources: the largest raster candidate is described.
 - ``data:`` URIs are decoded in memory, up to ``max_image_size``.
 - ``http(s)`` only with ``fetch_remote`` (see ``alttext.remote``).
 - Anything that resolves outside the project root (``../../etc/passwd``, a symlink out) is
-  refused.
+  refused; so are ``file:`` URLs (a path on one computer) and ``javascript:`` ones (a script).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from alttext import messages
 from alttext.model import Settings
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
@@ -115,6 +116,11 @@ class Resolver:
                 self._remote[url] = self._fetch(url)
             return self._remote[url]
         if scheme and len(scheme.group(1)) > 1:  # C:\ is a drive, not a scheme
+            name = scheme.group(1).lower()
+            if name in ("javascript", "vbscript"):
+                return Resolved(None, messages.LOCATE_SCRIPT_URL.format(scheme=name))
+            if name == "file":
+                return Resolved(None, messages.LOCATE_FILE_URL)
             return Resolved(None, f"{scheme.group(1)}: URLs are not images alttext can read")
         path = urllib.parse.unquote(re.split(r"[?#]", src, maxsplit=1)[0])
         if not path:
@@ -140,7 +146,7 @@ class Resolver:
         if self.settings.site_root:
             base = os.path.join(self.root, self.settings.site_root)
         else:
-            base = site.root if site else self.root
+            base = (site.served or site.root) if site else self.root
         bases = [base]
         if site is not None and site.engine == "mkdocs":
             bases.extend(site.content)  # docs_dir is served at the root

@@ -90,6 +90,19 @@ def test_detect_configured_folders_and_fallbacks(tmp_path: os.PathLike[str]) -> 
     assert detect(os.path.join(root, "mk", "pages", "a.md"), per_glob) == "mkdocs"
 
 
+def test_jekyll_source_setting_moves_the_content(tmp_path: os.PathLike[str]) -> None:
+    root = str(tmp_path)
+    site_for.cache_clear()
+    # A plugin's own source: setting, indented under its name, says nothing about the site's.
+    _touch(os.path.join(root, "jk", "_config.yml"), "title: x\nsource: site  # the pages\npicture:\n  source: img/full\n")
+    _touch(os.path.join(root, "plug", "_config.yml"), "picture:\n  source: img/full\n")
+    s = Settings(root=root)
+    assert site_for(os.path.join(root, "jk")).content == (os.path.join(root, "jk", "site"),)  # type: ignore[union-attr]
+    assert detect(_touch(os.path.join(root, "jk", "site", "_posts", "a.md")), s) == "jekyll"
+    assert detect(_touch(os.path.join(root, "jk", "notes", "a.md")), s) == "gfm"  # not in the source folder
+    assert detect(_touch(os.path.join(root, "plug", "a.md")), s) == "jekyll"
+
+
 CASES = [
     # MDX
     pytest.param("mdx", "import X from './x';\n\n![](a.png)", [(3, 1, "ALT001")], id="mdx-import-line-is-not-text"),
@@ -102,6 +115,12 @@ CASES = [
     pytest.param("mdx", '<img src="a.png" alt={""} />', [], id="mdx-alt-empty-expression-decorative"),
     pytest.param("mdx", "<img src={img} alt={'A { brace'} />", [], id="mdx-braces-in-strings"),
     pytest.param("mdx", "<img src={require('./a.png').default} />", [(1, 1, "ALT001")], id="mdx-src-expression"),
+    pytest.param("mdx", "<figure>![](a.png)<figcaption>A</figcaption></figure>", [(1, 9, "ALT001")], id="mdx-image-after-jsx-tag"),
+    pytest.param("mdx", "{x}\n\n![](<a b.png>)", [(3, 1, "ALT001")], id="mdx-angle-bracket-destination"),
+    # ESM is a block of its own: an import or export line that continues a paragraph is text.
+    pytest.param("mdx", "To show it,\nimport the file first: ![](a.png)", [(2, 24, "ALT001")], id="mdx-import-word-in-paragraph"),
+    pytest.param("mdx", "export![](a.png)", [(1, 7, "ALT001")], id="mdx-export-needs-a-space"),
+    pytest.param("mdx", "# T\nexport const m = '![](x.png)';", [], id="mdx-export-after-heading"),
     pytest.param("gfm", 'See <a href="/"><img src="a.png" alt=""></a>', [(1, 17, "ALT003")], id="raw-html-link-in-markdown"),
     pytest.param("mdx", '<a href="/"><img src="a.png" alt={""} /></a>', [(1, 13, "ALT003")], id="mdx-linked-empty"),
     pytest.param("gfm", '<a href="/">![](a.png)</a>', [(1, 13, "ALT003")], id="markdown-image-in-raw-link"),

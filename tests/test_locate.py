@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import http.server
+import io
 import os
 import threading
 from collections.abc import Iterator
@@ -51,6 +52,15 @@ def test_resolves(tmp_path: os.PathLike[str], document: str, src: str, found: st
     assert (r.reason, os.path.relpath(r.path or "", root)) == (None, found)
 
 
+def test_jekyll_source_folder_is_served_at_the_root(tmp_path: os.PathLike[str]) -> None:
+    from alttext.scan.engines import site_for
+
+    site_for.cache_clear()
+    root = _site(tmp_path, {"_config.yml": b"source: src\n", "src/_posts/p.md": b"", "src/assets/a.png": PNG, "assets/a.png": PNG})
+    r = _resolver(root).resolve("/assets/a.png", os.path.join(root, "src", "_posts", "p.md"))
+    assert (r.reason, r.path) == (None, os.path.join(root, "src", "assets/a.png"))
+
+
 def test_site_root_and_engine_static_folders(tmp_path: os.PathLike[str]) -> None:
     root = _site(tmp_path, {"site/hugo.toml": b"", "site/content/p.md": b"", "site/static/img/a.png": PNG, "public/b.png": PNG})
     doc = os.path.join(root, "site", "content", "p.md")
@@ -66,7 +76,10 @@ def test_site_root_and_engine_static_folders(tmp_path: os.PathLike[str]) -> None
         pytest.param("/../../etc/passwd", "the src resolves outside the project root; refused", id="root-relative-traversal"),
         pytest.param("out/link.png", "the src resolves outside the project root; refused", id="symlink-out"),
         pytest.param("img/missing.png", "image not found (looked for docs/img/missing.png)", id="missing"),
-        pytest.param("javascript:alert(1)", "javascript: URLs are not images alttext can read", id="scheme"),
+        pytest.param("ftp://example.com/a.png", "ftp: URLs are not images alttext can read", id="scheme"),
+        pytest.param("javascript:alert(1)", "a javascript: URL is a script, not an image; refused", id="javascript"),
+        pytest.param("VBScript:x", "a vbscript: URL is a script, not an image; refused", id="vbscript"),
+        pytest.param("file:///etc/passwd", "a file: URL names a file on one computer, not in the site; use a path relative to the page", id="file-url"),
         pytest.param("", "the image has no src", id="empty"),
         pytest.param("https://example.com/a.png", "a remote image; run with --fetch-remote to describe it", id="remote-off"),
         pytest.param("//cdn.example.com/a.png", "a remote image; run with --fetch-remote to describe it", id="protocol-relative"),
@@ -168,3 +181,41 @@ def test_remote_policy(tmp_path: os.PathLike[str], path: str, allow: bool, reaso
     if reason is None:
         with open(r.path or "", "rb") as f:
             assert f.read() == PNG
+
+
+def test_fix_refuses_script_and_file_sources_and_describes_the_rest(tmp_path: os.PathLike[str]) -> None:
+    from alttext import commands
+    from alttext.config import load_settings
+    from tests.conftest import FIXTURES
+    from tests.fixing import EchoWriter, FixedCaptioner
+
+    with open(os.path.join(FIXTURES, "site", "img", "meadow.jpg"), "rb") as f:
+        jpg = f.read()
+    svg = "data:image/svg+xml;base64," + base64.b64encode(b'<svg xmlns="http://www.w3.org/2000/svg"><title>A red dot</title></svg>').decode()
+    text = f"![](javascript:alert(1))\n![](file:///etc/passwd)\n![](img/cat.jpg)\n![]({svg})\n[![](img/cat.jpg)](javascript:void(0))\n"
+    root = _site(tmp_path, {"a.md": text.encode(), "img/cat.jpg": jpg})
+    settings = dataclasses.replace(load_settings({}, cwd=root), backend="openai", writer_model="echo", length=30)
+
+    def fix() -> tuple[int, list[str]]:
+        out, err = io.StringIO(), io.StringIO()
+        old = os.getcwd()
+        os.chdir(root)
+        try:
+            rc = commands.fix(["a.md"], settings, commands.Mode(), out=out, err=err, captioner=FixedCaptioner(), writer=EchoWriter())
+        finally:
+            os.chdir(old)
+        return rc, out.getvalue().splitlines()
+
+    refused = [
+        'a.md:1:1: ALT001 image "javascript:alert(1)" has no alt text (not fixed: a javascript: URL is a script, not an image; refused)',
+        'a.md:2:1: ALT001 image "file:///etc/passwd" has no alt text (not fixed: a file: URL names a file on one computer, not in the site; use a path relative to the page)',
+    ]
+    rc, out = fix()
+    assert rc == 1 and out[:2] == refused and len(out) == 5
+    with open(os.path.join(root, "a.md"), encoding="utf-8") as f:
+        written = f.read()
+    lines = written.splitlines()
+    assert lines[:2] == ["![](javascript:alert(1))", "![](file:///etc/passwd)"]
+    assert not any(line.startswith(("![]", "[![]")) for line in lines[2:]), lines  # the rest described
+    assert written.count("javascript:") == text.count("javascript:")
+    assert fix() == (1, refused)  # a second run: nothing more to do, no crash

@@ -77,6 +77,14 @@ FINDING = [
     pytest.param("<!-- alttext: decorative -->\n\n![](a.png)", [(3, 1, "ALT001")], id="marker-too-far"),
     pytest.param("![](a.png) ![](b.png)", [(1, 1, "ALT001"), (1, 12, "ALT001")], id="two-on-a-line"),
     pytest.param("![![](inner.png)](outer.png)", [(1, 1, "ALT001")], id="image-in-alt-counts-once"),
+    # CommonMark renders every destination; markdown-it's validateLink (a renderer's safety net) must not hide any.
+    pytest.param("![](data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=)", [(1, 1, "ALT001")], id="svg-data-uri"),
+    pytest.param("![](file:///home/me/a.png)", [(1, 1, "ALT001")], id="file-url"),
+    pytest.param("![](javascript:alert(1))", [(1, 1, "ALT001")], id="javascript-url"),
+    pytest.param("![][r]\n\n[r]: file:///home/me/a.png", [(1, 1, "ALT001")], id="reference-to-file-url"),
+    pytest.param("[![](a.png)](javascript:void(0))", [(1, 2, "ALT003")], id="javascript-link-is-a-link"),
+    pytest.param(">" * 20 + " ![](a.png)", [(1, 22, "ALT001")], id="twenty-block-quotes-deep"),
+    pytest.param("- a\n" + "".join("  " * i + "- a\n" for i in range(1, 12)) + "  " * 12 + "- ![](a.png)", [(13, 27, "ALT001")], id="thirteen-lists-deep"),
 ]
 
 
@@ -110,3 +118,20 @@ def test_tab_expanded_by_parser_still_located() -> None:
     text = "-\t![](a.png)"
     [f] = scan_text("doc.md", text, Settings(), kind="markdown")
     assert f.exact and text[f.start : f.end] == "![](a.png)"
+
+
+def test_nesting_past_the_parser_limit_is_said_not_skipped() -> None:
+    from alttext import messages
+
+    warnings: list[str] = []
+    text = "![](a.png)\n\n" + ">" * 150 + " ![](b.png)\n\n![](c.png)\n"
+    findings = scan_text("doc.md", text, Settings(), kind="markdown", warnings=warnings)
+    assert [(f.line, f.src) for f in findings] == [(1, "a.png"), (5, "c.png")]
+    assert warnings == [messages.TOO_DEEP.format(path="doc.md", line=3, column=1, limit=100)]
+    assert warnings[0] == "doc.md:3:1: warning: blocks nested more than 100 deep; the images inside are not checked"
+
+
+def test_nesting_past_the_limit_without_images_is_not_mentioned() -> None:
+    warnings: list[str] = []
+    assert scan_text("doc.md", ">" * 150 + " text\n\n![A](a.png)\n", Settings(), kind="markdown", warnings=warnings) == ()
+    assert warnings == []

@@ -77,6 +77,11 @@ def scan_text(
             elif event.kind == "unknown" and warnings is not None:
                 line, column = index.position(event.start)
                 warnings.append(messages.UNKNOWN_DIRECTIVE.format(path=path, line=line, column=column, text=event.rules[0]))
+            elif event.kind == "too-deep" and warnings is not None:
+                from alttext.scan.markdown import MAX_NESTING
+
+                line, column = index.position(event.start)
+                warnings.append(messages.TOO_DEEP.format(path=path, line=line, column=column, limit=MAX_NESTING))
             continue
         line, column = index.position(event.start)
         # A marker speaks for the next image only, on its own line or the line after it.

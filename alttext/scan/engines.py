@@ -4,7 +4,7 @@
 | ---------- | --------------------------------------------------- | ------------------------------------ |
 | mdx        | docusaurus.config.{js,ts,mjs,cjs}                   | docs, blog, src/pages, versioned_docs, i18n |
 | mkdocs     | mkdocs.yml / mkdocs.yaml                            | ``docs_dir`` (docs)                  |
-| jekyll     | _config.yml / _config.yaml / _config.toml           | the site folder                      |
+| jekyll     | _config.yml / _config.yaml / _config.toml           | ``source`` (the site folder)         |
 | hugo       | hugo.{toml,yaml,json}, or config.{toml,yaml,json} beside content/ or layouts/ | ``contentDir`` (content) |
 
 Markdown outside an engine's content folders, such as a README the Git host renders, is ``gfm``;
@@ -37,6 +37,7 @@ class Site:
     root: str
     content: tuple[str, ...]  # absolute folders whose Markdown the engine renders
     output: tuple[str, ...] = ()  # absolute folders the engine builds into, or installs into: never the source
+    served: str | None = None  # the absolute folder the site serves at ``/``, when not ``root`` (Jekyll's source)
 
 
 def _read(path: str) -> str:
@@ -47,9 +48,11 @@ def _read(path: str) -> str:
         return ""
 
 
-def _setting(text: str, key: str) -> str | None:
-    """A top-level string setting from YAML, TOML or JSON, without a parser for each."""
-    m = re.search(rf"""^\s*"?{key}"?\s*[:=]\s*["']?([^"'\n#,]+?)["']?\s*,?\s*(?:#.*)?$""", text, re.MULTILINE)
+def _setting(text: str, key: str, indented: bool = True) -> str | None:
+    """A top-level string setting from YAML, TOML or JSON, without a parser for each.
+    ``indented=False`` for YAML keys that plugins also use under their own names."""
+    indent = r"\s*" if indented else ""
+    m = re.search(rf"""^{indent}"?{key}"?\s*[:=]\s*["']?([^"'\n#,]+?)["']?\s*,?\s*(?:#.*)?$""", text, re.MULTILINE)
     return m.group(1).strip() if m else None
 
 
@@ -76,7 +79,9 @@ def _site_in(directory: str) -> Site | None:
     for name in _JEKYLL:
         if name in names:
             text = _read(os.path.join(directory, name))
-            return Site("jekyll", directory, (directory,), inside(_setting(text, "destination") or "_site", "vendor/bundle", ".jekyll-cache"))
+            (source,) = inside(_setting(text, "source", indented=False) or ".")
+            output = inside(_setting(text, "destination") or "_site", "vendor/bundle", ".jekyll-cache")
+            return Site("jekyll", directory, (source,), output, source if source != directory else None)
     return None
 
 

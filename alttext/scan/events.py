@@ -23,7 +23,7 @@ class ImageEvent:
 class MarkerEvent:
     start: int
     end: int
-    kind: str  # decorative | ignore | disable | enable | disable-file | unknown
+    kind: str  # decorative | ignore | disable | enable | disable-file | unknown | too-deep (nothing inside parsed)
     rules: tuple[str, ...] = ()  # the rules a directive names (none: all); an unknown one's text
 
 

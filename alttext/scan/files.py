@@ -248,6 +248,10 @@ def load_document(path: str, settings: Settings) -> tuple[Document | None, FileE
 def decode(path: str, data: bytes) -> tuple[Document | None, FileError | None]:
     """The document in ``data`` (the bytes of ``path``), or one clear error naming it."""
     if b"\x00" in data:
+        # Named rather than read: a fix must write back the bytes it read, in their encoding.
+        encoding = _wide_encoding(data)
+        if encoding:
+            return None, FileError(path, messages.ERR_WIDE_ENCODING.format(path=path, encoding=encoding))
         return None, FileError(path, messages.ERR_BINARY.format(path=path, kind="Markdown" if kind_of(path) == "markdown" else "HTML"))
     bom = data.startswith(codecs.BOM_UTF8)
     body = data[len(codecs.BOM_UTF8) :] if bom else data
@@ -255,6 +259,19 @@ def decode(path: str, data: bytes) -> tuple[Document | None, FileError | None]:
         return Document(path, data, body.decode("utf-8"), bom), None
     except UnicodeDecodeError as exc:
         return None, FileError(path, messages.ERR_NOT_UTF8.format(path=path, byte=body[exc.start], offset=exc.start))
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """``UTF-16`` or ``UTF-32`` for text that starts with that byte order mark and decodes as it."""
+    # UTF-32 first: its little-endian mark begins with UTF-16's.
+    for name, marks in (("UTF-32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)), ("UTF-16", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))):
+        if data.startswith(marks):
+            try:
+                data.decode(name)
+            except UnicodeDecodeError:
+                continue
+            return name
+    return None
 
 
 def check_file(path: str, settings: Settings, data: bytes | None = None) -> FileResult:

@@ -142,7 +142,10 @@ def prepare_hugo(text: str, shortcodes: bool = True) -> Prepared:
 # --- MDX (Docusaurus) --------------------------------------------------------------------------
 
 _JSX_COMMENT = re.compile(r"\{/\*(.*?)\*/\}", re.DOTALL)
-_ESM = re.compile(r"^(?:import|export)\b[^\n]*(?:\n(?![ \t]*(?:\n|$))[^\n]*)*", re.MULTILINE)
+# As MDX reads ESM: ``import`` or ``export`` and a space at the start of a line, to the next blank line.
+_ESM = re.compile(r"^(?:import|export) [^\n]*(?:\n(?![ \t]*(?:\n|$))[^\n]*)*", re.MULTILINE)
+# Lines after which no paragraph is open: a heading, a thematic break, a setext underline, a fence.
+_CLOSES_BLOCK = re.compile(r" {0,3}(?:#{1,6}(?:[ \t]|$)|([-=*_`~])(?:[ \t]*\1)*[ \t]*$)")
 
 
 def _closing_brace(text: str, i: int) -> int:
@@ -192,6 +195,15 @@ def _jsx_expressions(text: str) -> list[tuple[int, int]]:
     return found
 
 
+def _esm_can_start(text: str, start: int) -> bool:
+    """Whether ESM may start at ``start`` (a line start): like any MDX block, it cannot interrupt
+    a paragraph, so an ``import`` or ``export`` line that continues one is text."""
+    if start == 0:
+        return True
+    previous = text[text.rfind("\n", 0, start - 1) + 1 : start - 1].rstrip()
+    return not previous or bool(_CLOSES_BLOCK.match(previous))
+
+
 def prepare_mdx(text: str) -> Prepared:
     events: list[Event] = []
     spans = []
@@ -202,7 +214,7 @@ def prepare_mdx(text: str) -> Prepared:
                 events.append(MarkerEvent(m.start(), m.end(), *said))
             spans.append((m.start(), m.end(), _blank(m.group(0))))
     if "import" in text or "export" in text:
-        spans += [(m.start(), m.end(), _blank(m.group(0))) for m in _ESM.finditer(text)]
+        spans += [(m.start(), m.end(), _blank(m.group(0))) for m in _ESM.finditer(text) if _esm_can_start(text, m.start())]
     text = _splice(text, spans)
     if "{" in text and "<" in text:
         text = _splice(text, [(s, e, _opaque(text[s:e])) for s, e in _jsx_expressions(text)])
