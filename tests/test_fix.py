@@ -398,3 +398,19 @@ def test_markdown_report_escapes_html(site: str) -> None:
            "caption": "", "reason": "", "dropped": [], "lint": [], "needs_review": False}
     text = render([row], "review.md")
     assert "<script" not in text and "<img" not in text and "&lt;script&gt;" in text
+
+
+def test_apply_prints_and_writes_one_line_of_text(site: str) -> None:
+    path = _write(site, "a.md", b"![](img/cat.jpg)\n")
+    entry = {"path": "a.md", "line": 1, "column": 1, "start": 0, "end": 16, "original": "![](img/cat.jpg)",
+             "alt": "A cat.\nINJECTED: 1 image fixed\x1b[2K", "rule": "ALT001"}
+    _write(site, "review.json", json.dumps({"schema_version": 1, "entries": [entry]}).encode())
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    os.chdir(site)
+    try:
+        rc = commands.apply("review.json", load_settings({}, cwd=site), commands.Mode(), out=out, err=err)
+    finally:
+        os.chdir(old)
+    assert rc == 1 and _read(path) == b"![A cat. INJECTED: 1 image fixed](img/cat.jpg)\n"
+    assert out.getvalue() == 'a.md:1:1: alt text added for img/cat.jpg: "A cat. INJECTED: 1 image fixed"\n'
