@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -63,15 +64,34 @@ def load_image(
 
 
 def load_image_file(path: str, **limits: int) -> LoadedImage:
+    limit = limits.get("max_bytes", DEFAULT_MAX_BYTES)
     try:
-        size = os.path.getsize(path)
-        if size > limits.get("max_bytes", DEFAULT_MAX_BYTES):
-            raise ImageError(messages.IMG_TOO_LARGE.format(name=path, size=size, limit=limits.get("max_bytes", DEFAULT_MAX_BYTES)))
-        with open(path, "rb") as f:
-            data = f.read()
+        # Opened without blocking and checked on the open file: opening a FIFO for reading
+        # otherwise waits for a writer forever, and a device never ends.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ImageError(messages.IMG_NOT_FILE.format(name=path, kind=_file_kind(info.st_mode)))
+            if info.st_size > limit:
+                raise ImageError(messages.IMG_TOO_LARGE.format(name=path, size=info.st_size, limit=limit))
+            with open(fd, "rb", closefd=False) as f:
+                data = f.read()
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise ImageError(messages.IMG_UNREADABLE.format(name=path, reason=exc.strerror or exc)) from None
     return load_image(data, path, **limits)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file"
 
 
 def _load_raster(data: bytes, name: str, digest: str, max_pixels: int, max_side: int) -> LoadedImage:
@@ -132,9 +152,7 @@ def _to_rgb(im: Any) -> tuple[Any, bool]:
 def _load_svg(data: bytes, name: str, digest: str) -> LoadedImage:
     import xml.etree.ElementTree as ET
 
-    if b"<!DOCTYPE" in data[:4096].upper() and b"<!ENTITY" in data.upper():
-        # Entity expansion is how XML bombs work; real SVG never needs it.
-        raise ImageError(messages.IMG_SVG_ENTITIES.format(name=name))
+    _refuse_entities(data, name)
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
@@ -150,6 +168,33 @@ def _load_svg(data: bytes, name: str, digest: str) -> LoadedImage:
         raise ImageError(messages.IMG_SVG_NO_TEXT.format(name=name))
     width, height = (_svg_length(root.get(k)) for k in ("width", "height"))
     return LoadedImage(name, digest, "SVG", width, height, svg_text=tuple(texts))
+
+
+class _EntityDeclared(Exception):
+    pass
+
+
+def _refuse_entities(data: bytes, name: str) -> None:
+    """ImageError if the XML declares any entity, wherever the declaration is.
+
+    Entity expansion is how XML bombs work, and real SVG never needs it. expat reports each
+    declaration as it is read, before any reference to it is expanded, so a first pass that stops
+    at the first declaration expands nothing; without declarations the tree has nothing to expand.
+    """
+    from xml.parsers import expat
+
+    def declared(*_: object) -> None:
+        raise _EntityDeclared
+
+    parser = expat.ParserCreate(namespace_separator="}")  # as ElementTree's, so it reads as far
+    parser.EntityDeclHandler = declared  # general and parameter entities, internal and external
+    parser.UnparsedEntityDeclHandler = declared
+    try:
+        parser.Parse(data, True)
+    except _EntityDeclared:
+        raise ImageError(messages.IMG_SVG_ENTITIES.format(name=name)) from None
+    except expat.ExpatError:
+        pass  # not well-formed: the tree's parser below says where
 
 
 def _svg_length(value: str | None) -> int:

@@ -14,15 +14,16 @@ from typing import Any
 
 @dataclass
 class Script:
-    """Replies, used in order (the last one repeats): (status, content or error, delay seconds)."""
+    """Replies, used in order (the last one repeats): (status, content or error, delay seconds).
+    Content given as bytes is sent as the whole body, as it is (a malformed server)."""
 
-    replies: list[tuple[int, str, float]] = field(default_factory=lambda: [(200, "A dog on grass.", 0.0)])
+    replies: list[tuple[int, str | bytes, float]] = field(default_factory=lambda: [(200, "A dog on grass.", 0.0)])
     models: list[str] = field(default_factory=lambda: ["qwen3-0.6b"])
     requests: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def next(self) -> tuple[int, str, float]:
+    def next(self) -> tuple[int, str | bytes, float]:
         with self.lock:
             n = len(self.requests) - 1
             return self.replies[min(n, len(self.replies) - 1)]
@@ -33,8 +34,8 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
+        def _send(self, status: int, body: dict[str, Any] | bytes) -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -58,6 +59,9 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
                 return
             status, content, delay = script.next()
             time.sleep(delay)
+            if isinstance(content, bytes):
+                self._send(status, content)
+                return
             if status != 200:
                 self._send(status, {"error": {"message": content, "type": "error", "code": status}})
                 return

@@ -24,6 +24,7 @@ from alttext.pipeline.describe import describe
 from alttext.pipeline.prompt import Context
 from tests.conftest import FIXTURES, REPO
 from tests.fixing import EchoWriter, FixedCaptioner
+from tests.helpers import without_blocking
 
 MEADOW = os.path.join(FIXTURES, "site", "img", "meadow.jpg")
 BASE = dataclasses.replace(Settings(), backend="openai", writer_model="echo", length=30)
@@ -196,6 +197,45 @@ def test_corrupt_cache_is_reported_moved_aside_and_rebuilt(tmp_path: os.PathLike
     assert warnings == [] and again.cached and captioner.images == 0
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_not_waited_on(tmp_path: os.PathLike[str]) -> None:
+    # describe hashes the file for the cache key before loading it: neither may wait for a writer.
+    fifo = os.path.join(str(tmp_path), "pipe.jpg")
+    os.mkfifo(fifo)
+    assert without_blocking(fifo, lambda: caching.file_sha256(fifo)) is None
+    [d], warnings = without_blocking(fifo, lambda: _describe([fifo], os.path.join(str(tmp_path), "c"), FixedCaptioner(), EchoWriter()))
+    assert d.error == f"{fifo}: not a regular file (a FIFO); not read" and warnings == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param('{"text": 5}', id="text-number"),
+        pytest.param('{"text": {"en": "A dog."}}', id="text-object"),
+        pytest.param('{"text": null}', id="text-null"),
+        pytest.param('["A dog."]', id="array"),
+        pytest.param('"A dog."', id="string"),
+        pytest.param("null", id="null"),
+        pytest.param("{not json", id="not-json"),
+    ],
+)
+def test_a_bad_entry_is_dropped_and_the_image_described_again(tmp_path: os.PathLike[str], value: str) -> None:
+    folder = os.path.join(str(tmp_path), "c")
+    _describe([MEADOW], folder, FixedCaptioner(), EchoWriter())
+    db = sqlite3.connect(os.path.join(folder, caching.FILE_NAME), isolation_level=None)
+    try:
+        db.execute("UPDATE descriptions SET value = ?", (value,))
+    finally:
+        db.close()
+    captioner = FixedCaptioner()
+    [d], warnings = _describe([MEADOW], folder, captioner, EchoWriter())
+    assert d.text == "A dog running on the grass." and not d.cached and captioner.images == 1 and warnings == []
+    # The new description took the bad entry's place.
+    captioner = FixedCaptioner()
+    [again], _ = _describe([MEADOW], folder, captioner, EchoWriter())
+    assert again.cached and again.text == d.text and captioner.images == 0
+
+
 def test_locked_cache_is_bypassed(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
     folder = os.path.join(str(tmp_path), "c")
     first = caching.Cache(folder, print)
@@ -213,6 +253,86 @@ def test_locked_cache_is_bypassed(tmp_path: os.PathLike[str], monkeypatch: pytes
         holder.close()
     assert d.text and captioner.images == 1
     assert warnings == [f"alttext: warning: cache {os.path.join(folder, caching.FILE_NAME)} is locked by another process; running without it"]
+
+
+@pytest.fixture
+def cannot_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cache file opens read-only, as SQLite opens one it may not write (tests run as root,
+    whom chmod does not stop): writing then fails with "attempt to write a readonly database"."""
+    connect = sqlite3.connect
+
+    def read_only(database: str, *args: Any, **kw: Any) -> sqlite3.Connection:
+        if not kw.get("uri"):
+            database, kw["uri"] = f"file:{database}?mode=ro", True
+        return connect(database, *args, **kw)
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+
+
+def _filled(folder: str, journal: str = "wal") -> str:
+    """A healthy cache holding the meadow's description (in ``journal`` mode); its path."""
+    _describe([MEADOW], folder, FixedCaptioner(), EchoWriter())
+    path = os.path.join(folder, caching.FILE_NAME)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute(f"PRAGMA journal_mode={journal}")
+    db.close()
+    return path
+
+
+@pytest.mark.parametrize("journal", ["wal", "delete"])  # delete: an older cache, or a copy a tool made
+def test_read_only_cache_is_read_not_moved_aside(tmp_path: os.PathLike[str], journal: str, request: pytest.FixtureRequest) -> None:
+    folder = os.path.join(str(tmp_path), "c")
+    path = _filled(folder, journal)
+    request.getfixturevalue("cannot_write")
+    other = os.path.join(str(tmp_path), "other.jpg")
+    with open(MEADOW, "rb") as src, open(other, "wb") as dst:
+        dst.write(src.read() + b"\0")  # another picture: a miss
+    captioner = FixedCaptioner()
+    [hit, miss], warnings = _describe([MEADOW, other], folder, captioner, EchoWriter())
+    assert hit.cached and not miss.cached and miss.text and captioner.images == 1
+    assert warnings == [
+        f"alttext: warning: cache {path} is read-only (attempt to write a readonly database); using what it holds without saving new descriptions"
+    ]
+    assert sorted(n for n in os.listdir(folder) if ".corrupt-" in n) == []
+
+
+_READ_ONLY_PROBE = textwrap.dedent(
+    """
+    import sys
+    from alttext.pipeline.cache import Cache
+    cache = Cache(sys.argv[1], print)
+    print(sorted(cache.get([("x", "fp")]).values(), key=str))
+    cache.put({("y", "fp"): {"text": "new"}})
+    print(cache.get([("y", "fp")]))
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="permissions as Linux has them")
+def test_cache_in_a_read_only_folder_is_read(tmp_path: os.PathLike[str]) -> None:
+    # For real: a folder no one may write (0555), so SQLite cannot even make its WAL index there.
+    folder = os.path.join(str(tmp_path), "c")
+    cache = caching.Cache(folder, print)
+    cache.put({("x", "fp"): {"text": "kept"}})
+    cache.close()
+    run = [sys.executable, "-c", _READ_ONLY_PROBE, folder]
+    if os.geteuid() == 0:  # root passes permission checks: run it without that power
+        drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--inh-caps", "-dac_override,-dac_read_search,-fowner"]
+        if shutil.which("setpriv") is None or subprocess.run([*drop, "true"], capture_output=True).returncode != 0:
+            pytest.skip("root here cannot give up its permission override")
+        run = drop + run
+    os.chmod(folder, 0o555)
+    try:
+        done = subprocess.run(run, cwd=REPO, capture_output=True, text=True, timeout=60)
+    finally:
+        os.chmod(folder, 0o755)
+    path = os.path.join(folder, caching.FILE_NAME)
+    assert done.stdout.splitlines() == [
+        f"alttext: warning: cache {path} is read-only (attempt to write a readonly database); using what it holds without saving new descriptions",
+        "[{'text': 'kept'}]",
+        "{}",
+    ], done.stderr
+    assert sorted(os.listdir(folder)) == [".gitignore", caching.FILE_NAME]
 
 
 def test_unusable_cache_folder_is_bypassed(tmp_path: os.PathLike[str]) -> None:

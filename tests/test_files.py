@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -7,6 +8,7 @@ import pytest
 
 from alttext.model import Settings
 from alttext.scan.files import GlobSet, check_paths, discover, in_shard, parse_shard, read_document
+from tests.helpers import without_blocking
 
 
 def _write(path: os.PathLike[str] | str, data: bytes) -> str:
@@ -76,7 +78,10 @@ def test_globset() -> None:
 BAD_INPUT = [
     pytest.param(b"caf\xe9 ![](a.png)", "x.md", "x.md: not valid UTF-8 (byte 0xe9 at offset 3); convert it to UTF-8", id="latin-1"),
     pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00\x00", "x.html", "x.html: looks like a binary file (contains NUL bytes), not HTML", id="binary-html"),
-    pytest.param(b"\xff\xfe<\x00i\x00", "x.md", "x.md: looks like a binary file (contains NUL bytes), not Markdown", id="utf-16"),
+    pytest.param(b"\xff\xfe<\x00i\x00", "x.md", "x.md: UTF-16 text, not UTF-8; convert it to UTF-8", id="utf-16"),
+    pytest.param("\ufeff<img src=a.png>\n".encode("utf-16-be"), "x.html", "x.html: UTF-16 text, not UTF-8; convert it to UTF-8", id="utf-16-be"),
+    pytest.param("\ufeff![](a.png)\n".encode("utf-32-le"), "x.md", "x.md: UTF-32 text, not UTF-8; convert it to UTF-8", id="utf-32"),
+    pytest.param(b"\xff\xfe\x00\xd8", "x.md", "x.md: looks like a binary file (contains NUL bytes), not Markdown", id="bom-then-not-utf-16"),
 ]
 
 
@@ -123,6 +128,15 @@ def test_unreadable_as_root_via_directory(tmp_path: os.PathLike[str], monkeypatc
     assert discover(["page.md"], Settings())[0] == []  # a directory argument is walked instead
     text, error = read_document(".", Settings())
     assert text is None and error is not None and error.message == ".: not a regular file"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_page_is_refused_not_waited_on(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("pipe.md")
+    for paths in (["pipe.md"], ["."]):  # named, and found by walking
+        report = without_blocking("pipe.md", functools.partial(check_paths, paths, Settings()))
+        assert [e.message for e in report.errors] == ["pipe.md: not a regular file"]
 
 
 def test_missing_path(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:

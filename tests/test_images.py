@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from PIL import Image
 
-from alttext.images import ImageError, load_image
+from alttext.images import ImageError, load_image, load_image_file
+from tests.helpers import without_blocking
 
 
 def _encode(im: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -136,6 +142,13 @@ SVG_BAD = [
     pytest.param(b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaa">]><svg><title>&a;</title></svg>', "e.svg",
                  "e.svg: SVG declares XML entities; refused (entity expansion can exhaust memory)", id="entities"),
     pytest.param(b"<svg><title>unclosed</svg>", "u.svg", "u.svg: not valid SVG: mismatched tag: line 1, column 22", id="invalid"),
+    # The guard reads the whole file: a long comment first used to hide the declarations.
+    pytest.param(b"<!--" + b"x" * 5000 + b'--><!DOCTYPE svg [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><svg><title>&b;</title></svg>', "c.svg",
+                 "c.svg: SVG declares XML entities; refused (entity expansion can exhaust memory)", id="entities-after-a-long-comment"),
+    pytest.param(b'<?xml version="1.0"?>\n' + b" " * 5000 + b'<!DOCTYPE svg [<!ENTITY % p "x">]><svg><title>t</title></svg>', "p.svg",
+                 "p.svg: SVG declares XML entities; refused (entity expansion can exhaust memory)", id="parameter-entity-after-whitespace"),
+    pytest.param(b'<!DOCTYPE svg SYSTEM "x.dtd"><svg><title>&ext;</title></svg>', "x.svg",
+                 "x.svg: not valid SVG: undefined entity &ext;: line 1, column 41", id="undeclared-entity"),
 ]
 
 
@@ -144,3 +157,29 @@ def test_svg_problems(data: bytes, name: str, message: str) -> None:
     with pytest.raises(ImageError) as info:
         load_image(data, name)
     assert str(info.value) == message
+
+
+def test_svg_with_a_public_doctype_and_entity_words_in_text_loads() -> None:
+    # A DOCTYPE alone (editors write one) is fine, and so is the word <!ENTITY in a comment.
+    data = (b'<?xml version="1.0"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n'
+            b'<svg xmlns="http://www.w3.org/2000/svg"><!-- no <!ENTITY here --><title>A &amp; B</title></svg>')
+    assert load_image(data, "d.svg").svg_text == ("A & B",)
+
+
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_not_waited_on(tmp_path: os.PathLike[str]) -> None:
+    fifo = os.path.join(str(tmp_path), "pipe.png")
+    os.mkfifo(fifo)
+    with pytest.raises(ImageError) as info:
+        without_blocking(fifo, lambda: load_image_file(fifo))
+    assert str(info.value) == f"{fifo}: not a regular file (a FIFO); not read"
+
+
+def test_a_folder_is_refused(tmp_path: os.PathLike[str]) -> None:
+    folder = os.path.join(str(tmp_path), "photo.png")
+    os.mkdir(folder)
+    with pytest.raises(ImageError) as info:
+        load_image_file(folder)
+    assert str(info.value) == f"{folder}: not a regular file (a folder); not read"

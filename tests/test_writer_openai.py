@@ -114,3 +114,32 @@ def test_connection_refused() -> None:
 def test_no_thinking_switches_for_openai_itself() -> None:
     writer = OpenAIWriter(OpenAISettings(base_url="https://api.openai.com/v1", model="gpt-4o-mini"), key="k")
     assert writer._thinking_off() == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param(b'{"choices": []}', "it has no choices", id="no-choices"),
+        pytest.param(b'{"id": "x"}', "it has no choices", id="choices-missing"),
+        pytest.param(b'{"choices": "A dog."}', "its choices are a string, not a list", id="choices-string"),
+        pytest.param(b'{"choices": [5]}', "its first choice has no message", id="choice-number"),
+        pytest.param(b'{"choices": [{"message": null}]}', "its first choice has no message", id="message-null"),
+        pytest.param(b'{"choices": [{"message": {"content": {"text": "A dog."}}}]}', "the message content is a JSON object, not a string", id="content-object"),
+        pytest.param(b'{"choices": [{"message": {"content": ["A dog."]}}]}', "the message content is a JSON array, not a string", id="content-array"),
+        pytest.param(b'[{"choices": []}]', "the body is a JSON array, not an object", id="array-body"),
+        pytest.param(b'"A dog."', "the body is a string, not an object", id="string-body"),
+        pytest.param(b"<html>oops</html>", "the body is not JSON", id="not-json"),
+    ],
+)
+def test_malformed_replies_are_one_line_naming_the_server(body: bytes, reason: str) -> None:
+    with serve(Script(replies=[(200, body, 0.0)])) as url:
+        with pytest.raises(WriterError) as info:
+            _writer(url, retries=0).complete(CONVERSATION)
+    assert str(info.value) == f"alttext: error: {url}/v1 sent a malformed chat completion: {reason}"
+
+
+def test_no_content_is_an_empty_answer() -> None:
+    # A message without text (a refusal, a tool call) is an answer with nothing in it, not an error.
+    body = b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": null}}]}'
+    with serve(Script(replies=[(200, body, 0.0)])) as url:
+        assert _writer(url).complete(CONVERSATION) == ""

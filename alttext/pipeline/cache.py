@@ -4,7 +4,8 @@ quantization, the page context).
 
 SQLite in WAL mode, so two runs (two pre-commit hooks, CI jobs on one runner) can read and write
 at once. A cache is only ever an optimisation: a locked, unwritable or corrupt one is reported on
-stderr and bypassed, never fatal. A corrupt file is moved aside and a new one started.
+stderr and bypassed, never fatal. A corrupt file is moved aside and a new one started; a healthy
+one that cannot be written (a read-only file, folder or disk) is read, and nothing is saved.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import hashlib
 import json
 import os
 import sqlite3
+import stat
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,9 +64,16 @@ def file_sha256(path: str) -> str | None:
     """The file's SHA-256, or None when it cannot be read (the pipeline then says why)."""
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        # Without blocking, and only a regular file: opening a FIFO waits for a writer forever.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            with open(fd, "rb", closefd=False) as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        finally:
+            os.close(fd)
     except OSError:
         return None
     return digest.hexdigest()
@@ -88,6 +98,7 @@ class Cache:
         self._warn = warn
         self._db: sqlite3.Connection | None = None
         self.failed = False
+        self.read_only = False
         self.hits = self.misses = 0
 
     # Opening -------------------------------------------------------------------------------
@@ -105,7 +116,13 @@ class Cache:
         except sqlite3.DatabaseError as exc:
             if _locked(exc):
                 return self._fail(messages.CACHE_LOCKED.format(path=self.path))
-            self._db = self._recover(exc)
+            if _error_name(exc).startswith("SQLITE_READONLY") and os.path.exists(self.path):
+                self._db = self._open_read_only(exc)
+            elif _error_name(exc).startswith("SQLITE_CORRUPT") or _error_name(exc) == "SQLITE_NOTADB":
+                self._db = self._recover(exc)
+            else:
+                # Not shown to be corrupt (a full disk, an I/O error): left as it is.
+                return self._fail(messages.CACHE_UNUSABLE.format(path=self.path, reason=exc))
         except OSError as exc:
             return self._fail(messages.CACHE_UNUSABLE.format(path=self.path, reason=exc.strerror or exc))
         return self._db
@@ -124,6 +141,29 @@ class Cache:
             db.close()
             raise
         return db
+
+    def _open_read_only(self, exc: sqlite3.Error) -> sqlite3.Connection | None:
+        """The cache as it is, for reading only; one warning line says nothing new is saved."""
+        uri = "file:" + urllib.parse.quote(os.path.abspath(self.path))
+        reasons = [str(exc)]
+        # mode=ro still needs the WAL index beside the file; where the folder is read-only too it
+        # cannot be made, and immutable (no index, no locks) reads the file alone.
+        for query in ("mode=ro", "immutable=1"):
+            db = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("SELECT count(*) FROM descriptions").fetchone()
+            except sqlite3.Error as again:
+                db.close()
+                reasons.append(str(again))
+                continue
+            self._read_only(exc)
+            return db
+        return self._fail(messages.CACHE_UNUSABLE.format(path=self.path, reason="; ".join(reasons)))
+
+    def _read_only(self, exc: sqlite3.Error) -> None:
+        if not self.read_only:
+            self._warn(messages.CACHE_READ_ONLY.format(path=self.path, reason=exc))
+        self.read_only = True
 
     def _recover(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection | None:
         """Move a corrupt file aside and start again; if even that fails, run without a cache."""
@@ -151,6 +191,8 @@ class Cache:
     def _error(self, exc: sqlite3.Error) -> None:
         if _locked(exc):
             self._fail(messages.CACHE_LOCKED.format(path=self.path))
+        elif _error_name(exc).startswith("SQLITE_READONLY"):
+            self._read_only(exc)  # opened for writing, but the file, folder or disk says no
         else:
             self._fail(messages.CACHE_UNUSABLE.format(path=self.path, reason=exc))
 
@@ -168,10 +210,9 @@ class Cache:
                     where = " OR ".join(["(image = ? AND fingerprint = ?)"] * len(chunk))
                     rows = db.execute(f"SELECT image, fingerprint, value FROM descriptions WHERE {where}", [v for k in chunk for v in k])
                     for image, fp, value in rows:
-                        try:
-                            found[(image, fp)] = json.loads(value)
-                        except ValueError:
-                            continue  # an unreadable entry is a miss; the new value replaces it
+                        entry = _entry(value)
+                        if entry is not None:
+                            found[(image, fp)] = entry
             except sqlite3.Error as exc:
                 self._error(exc)
                 return {}
@@ -181,7 +222,7 @@ class Cache:
 
     def put(self, items: Mapping[Key, Mapping[str, Any]]) -> None:
         db = self._connect()
-        if db is None or not items:
+        if db is None or not items or self.read_only:
             return
         now = time.time()
         rows = [(image, fp, json.dumps(dict(value), ensure_ascii=False), now) for (image, fp), value in items.items()]
@@ -235,6 +276,21 @@ def clear(folder: str) -> int:
         if name.startswith(FILE_NAME):
             os.remove(os.path.join(folder, name))
     return entries
+
+
+def _entry(value: str) -> dict[str, Any] | None:
+    """A stored description, or None for an entry that is not one (a miss: the image is
+    described again and the new value replaces it)."""
+    try:
+        entry = json.loads(value)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("text"), str) else None
+
+
+def _error_name(exc: sqlite3.Error) -> str:
+    """SQLite's name for the error (``SQLITE_READONLY_DIRECTORY``); '' for errors raised in Python."""
+    return getattr(exc, "sqlite_errorname", None) or ""
 
 
 def _locked(exc: sqlite3.Error) -> bool:

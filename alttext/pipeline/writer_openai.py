@@ -6,6 +6,7 @@ exponential backoff. Errors are one line that says what to do.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +72,9 @@ class OpenAIWriter:
         s = self.settings
         extra: dict[str, Any] = {"seed": seed} if seed is not None else {}
         try:
-            response = self.client.chat.completions.create(
+            # The raw body: openai's models accept anything without checking it (an empty
+            # ``choices``, an object as ``content``), so the shape is checked here.
+            response = self.client.chat.completions.with_raw_response.create(
                 model=s.model,
                 messages=list(conversation),
                 temperature=s.temperature,
@@ -82,7 +85,10 @@ class OpenAIWriter:
             )
         except Exception as exc:  # openai's errors, turned into one actionable line
             raise self._explain(exc) from None
-        return response.choices[0].message.content or ""
+        try:
+            return _answer(json.loads(response.content))
+        except ValueError as exc:
+            raise WriterError(messages.WRITER_MALFORMED.format(base_url=self.base_url, reason=_reason(exc))) from None
 
     def write(self, conversations: Sequence[Sequence[Mapping[str, str]]], seeds: Sequence[int | None] | None = None) -> list[str]:
         """One answer per conversation, in order, with up to ``concurrency`` requests at once."""
@@ -117,3 +123,37 @@ class OpenAIWriter:
                 return WriterError(messages.WRITER_NOT_FOUND.format(url=base + "/chat/completions"))
         reason = " ".join(str(exc).split()) or type(exc).__name__
         return WriterError(messages.WRITER_FAILED.format(base_url=base, reason=reason))
+
+
+def _answer(body: Any) -> str:
+    """The first choice's text in a chat completion; ValueError saying what is wrong with it."""
+    if not isinstance(body, dict):
+        raise ValueError(f"the body is {_json_kind(body)}, not an object")
+    choices = body.get("choices")
+    if not choices:
+        raise ValueError("it has no choices")
+    if not isinstance(choices, list):
+        raise ValueError(f"its choices are {_json_kind(choices)}, not a list")
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    if not isinstance(message, dict):
+        raise ValueError("its first choice has no message")
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise ValueError(f"the message content is {_json_kind(content)}, not a string")
+    return content or ""  # no text at all (a refusal, a tool call) is an empty answer
+
+
+def _reason(exc: ValueError) -> str:
+    return "the body is not JSON" if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else str(exc)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, list):
+        return "a JSON array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true or false"
+    return "null" if value is None else "a number"
