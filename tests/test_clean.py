@@ -145,3 +145,8 @@ def test_scrub_takes_out_subjective_words() -> None:
 
     assert scrub("a pretty lady on a beautiful beach", "en") == "a lady on a beach"
     assert scrub("一只可爱的狗", "zh") == "一只可爱的狗"  # English captions only
+
+
+def test_terminal_sequences_are_not_words() -> None:
+    # "\x1b[0m" once read as "0m", a measurement, and cost the sentence.
+    assert clean("A dog\x1b[31m on the grass\x1b[0m.\x9b31m") == "A dog on the grass."

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from alttext import escape
+
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
 _TAG = re.compile(r"</?(?:think|answer)>", re.IGNORECASE)
@@ -124,7 +126,9 @@ def clean(raw: str, language: str = "en", maximum: int | None = None) -> str:
     text = _MD_LINK.sub(r"\1", text)
     text = _LINE_MARKS.sub("", text)
     text = _MD_MARKS.sub("", text)
-    text = " ".join(text.split())  # one line; control characters and newlines go
+    # One line of text as it will be written (escape.plain): terminal escape sequences, controls,
+    # invisible characters and template delimiters go before the lint reads "31m" as metres.
+    text = escape.plain(text)
     for _ in range(3):  # labels, quotes and openings can nest: 'Alt text: "This image shows …"'
         before = text
         text = _strip_quotes(_LABEL.sub("", text).strip())

@@ -107,7 +107,9 @@ def _figure(match: re.Match[str]) -> ImageEvent | None:
     name, _, rest = body.partition(" ")
     if name != "figure":
         return None
-    params = {m.group(1): next(g for g in m.groups()[1:] if g is not None) for m in _PARAM.finditer(rest)}
+    # Hugo reads \" inside a double-quoted value as a quote (alttext writes one so).
+    params = {m.group(1): m.group(2).replace('\\"', '"') if m.group(2) is not None else next(g for g in m.groups()[2:] if g is not None)
+              for m in _PARAM.finditer(rest)}
     src = params.get("src", "")
     alt = params.get("alt")
     if (alt or "").strip() or (params.get("caption") or "").strip():
