@@ -157,6 +157,6 @@ ERR_WIDE_ENCODING = "{path}: {encoding} text, not UTF-8; convert it to UTF-8"
 CACHE_READ_ONLY = "alttext: warning: cache {path} is read-only ({reason}); using what it holds without saving new descriptions"
 
 # scanner gaps (#24)
-TOO_DEEP = "{path}:{line}:{column}: warning: blocks nested more than {limit} deep; the images inside are not checked"
+TOO_DEEP = "{path}:{line}:{column}: blocks nested more than {limit} deep; the images inside are not checked"
 LOCATE_SCRIPT_URL = "a {scheme}: URL is a script, not an image; refused"
 LOCATE_FILE_URL = "a file: URL names a file on one computer, not in the site; use a path relative to the page"

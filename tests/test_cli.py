@@ -110,3 +110,12 @@ def test_check_and_help_import_nothing_heavy(args: list[str]) -> None:
 def test_module_entry_point() -> None:
     proc = subprocess.run([sys.executable, "-m", "alttext", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("alttext ")
+
+
+def test_a_part_too_deep_to_check_fails_the_gate(tmp_path: os.PathLike[str], capsys: pytest.CaptureFixture[str]) -> None:
+    path = os.path.join(str(tmp_path), "deep.md")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# Deep\n\n" + ">" * 150 + " ![](b.png)\n")
+    assert main(["check", path]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:3:1: blocks nested more than 100 deep; the images inside are not checked\n" in err

@@ -128,7 +128,7 @@ def test_nesting_past_the_parser_limit_is_said_not_skipped() -> None:
     findings = scan_text("doc.md", text, Settings(), kind="markdown", warnings=warnings)
     assert [(f.line, f.src) for f in findings] == [(1, "a.png"), (5, "c.png")]
     assert warnings == [messages.TOO_DEEP.format(path="doc.md", line=3, column=1, limit=100)]
-    assert warnings[0] == "doc.md:3:1: warning: blocks nested more than 100 deep; the images inside are not checked"
+    assert warnings[0] == "doc.md:3:1: blocks nested more than 100 deep; the images inside are not checked"
 
 
 def test_nesting_past_the_limit_without_images_is_not_mentioned() -> None:

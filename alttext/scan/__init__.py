@@ -44,10 +44,11 @@ def events_of(text: str, kind: str, engine: str, index: LineIndex | None = None)
 
 def scan_text(
     path: str, text: str, settings: Settings, kind: str | None = None, engine: str | None = None,
-    warnings: list[str] | None = None,
+    warnings: list[str] | None = None, unchecked: list[str] | None = None,
 ) -> tuple[Finding, ...]:
     """Findings for one decoded document, in document order. ``warnings`` collects a line for each
-    comment that looks like an alttext directive and is none."""
+    comment that looks like an alttext directive and is none; ``unchecked`` (else ``warnings``) a
+    line for each part too deeply nested to be checked."""
     kind = kind or kind_of(path)
     engine = engine or ("gfm" if kind == "markdown" else "html")
     if not may_hold_image(text, engine):
@@ -77,11 +78,12 @@ def scan_text(
             elif event.kind == "unknown" and warnings is not None:
                 line, column = index.position(event.start)
                 warnings.append(messages.UNKNOWN_DIRECTIVE.format(path=path, line=line, column=column, text=event.rules[0]))
-            elif event.kind == "too-deep" and warnings is not None:
+            elif event.kind == "too-deep" and (unchecked if unchecked is not None else warnings) is not None:
                 from alttext.scan.markdown import MAX_NESTING
 
                 line, column = index.position(event.start)
-                warnings.append(messages.TOO_DEEP.format(path=path, line=line, column=column, limit=MAX_NESTING))
+                (unchecked if unchecked is not None else warnings).append(  # type: ignore[union-attr]
+                    messages.TOO_DEEP.format(path=path, line=line, column=column, limit=MAX_NESTING))
             continue
         line, column = index.position(event.start)
         # A marker speaks for the next image only, on its own line or the line after it.

@@ -287,8 +287,11 @@ def check_file(path: str, settings: Settings, data: bytes | None = None) -> File
         return FileResult(path, error=error)
     assert text is not None
     warnings: list[str] = []
-    findings = scan_text(path, text, settings, engine=detect(path, settings), warnings=warnings)
-    return FileResult(path, findings=findings, warnings=tuple(warnings))
+    unchecked: list[str] = []
+    findings = scan_text(path, text, settings, engine=detect(path, settings), warnings=warnings, unchecked=unchecked)
+    # A part that could not be checked is an error: the gate must not call the file clean.
+    error = FileError(path, unchecked[0]) if unchecked else None
+    return FileResult(path, findings=findings, error=error, warnings=tuple(warnings))
 
 
 def _jobs(settings: Settings, n_files: int) -> int:
