@@ -126,7 +126,7 @@ def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None
     cache = open_cache(settings, lambda line: print(line, file=err))
     progress = Progress.on_terminal(settings.quiet, err)
     with tempfile.TemporaryDirectory(prefix="alttext-") as workdir:
-        fixes, errors = collect(paths, settings, workdir, shard)
+        fixes, errors = collect(paths, settings, workdir, shard, writes=mode.writes and not report)
         try:
             if any(p.image and p.reason is None for f in fixes for p in f.proposals):
                 note = preflight(settings)

@@ -15,22 +15,45 @@ entities, which every engine decodes.
 from __future__ import annotations
 
 import html
+import html.entities
 import re
 import unicodedata
 
+# Terminal escape sequences (colours, OSC 8 links, titles): not text.
+_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9b[0-?]*[ -/]*[@-~]")
+# A complete character reference. Only these are decoded (and, once decoded, none is left to be
+# decoded again): "&region=" in a URL is text, as CommonMark reads it, not "®ion=".
+_REFERENCE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_NAMED = frozenset(name for name in html.entities.html5 if name.endswith(";"))
+# HTML a model may answer in: its tags go, their text stays. <Ctrl> is not one, and stays as text.
+_ELEMENTS = (
+    "a|abbr|answer|article|aside|audio|b|base|blockquote|body|br|button|canvas|caption|code|dd|del|details|div|dl|dt|em"
+    "|embed|figcaption|figure|footer|form|h[1-6]|head|header|hr|html|i|iframe|img|input|ins|kbd|label|li|link|main|mark"
+    "|math|meta|nav|object|ol|option|p|picture|pre|q|s|samp|script|section|select|small|source|span|strong|style|sub"
+    "|summary|sup|svg|table|tbody|td|template|textarea|th|thead|think|title|tr|u|ul|var|video"
+)
+_TAG = re.compile(rf"<!--.*?(?:-->|$)|</?(?:{_ELEMENTS})(?:\s[^<>]*)?/?>", re.IGNORECASE | re.DOTALL)
 # Template and expression delimiters, Liquid (with its whitespace control) and Hugo shortcodes.
 _TEMPLATE = re.compile(r"\{\{-?[<%]?|[>%]?-?\}\}|\{%-?|-?%\}")
-# Terminal escape sequences (colours, OSC 8 links, titles) and tags: neither is text.
-_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9b[0-?]*[ -/]*[@-~]")
-_TAG = re.compile(r"</?[A-Za-z][^<>]*>|<!--.*?-->")
-# A comparison the text states, reworded; any other < or > would open a tag or JSX.
-_COMPARISON = re.compile(r"(?<!\S)([<>])(?=\s|\d)")
-_ANGLE = re.compile(r"[<>]")
-# What would make CommonMark read a character reference (&amp; &#123;) instead of the text.
-_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+# < and > open a tag, an autolink or JSX in some dialect: the comparisons and arrows they write
+# become their own signs, and a lone one its full-width form, which screen readers read the same.
+_SIGNS = (("<=>", "⇔"), ("<->", "↔"), ("<=", "≤"), (">=", "≥"), ("->", "→"), ("<-", "←"), ("=>", "⇒"), ("<", "＜"), (">", "＞"))
+_REWORD = str.maketrans({"[": "(", "]": ")", "{": "(", "}": ")", "`": "'", "|": "/"})
+# A backslash before ASCII punctuation is an escape (the character is meant); any other is a
+# separator. Either way none is written: kramdown and older Hugo would show it to the reader.
+_ESCAPE = re.compile(r"\\+([!-/:-@\[-`{-~])?")
 # An underscore that could open or close emphasis (one inside a word cannot).
 _LOOSE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
-_REWORD = str.maketrans({"[": "(", "]": ")", "{": "(", "}": ")", "`": "'", "|": "/", "\\": None, "*": None, "~": None})
+
+
+def _decode(match: re.Match[str]) -> str:
+    name = match.group(1)
+    return html.unescape(match.group()) if name.startswith("#") or name + ";" in _NAMED else match.group()
+
+
+def _break_reference(match: re.Match[str]) -> str:
+    name = match.group(1)
+    return "& " + match.group()[1:] if name.startswith("#") or name + ";" in _NAMED else match.group()
 
 
 def _visible(text: str) -> str:
@@ -49,17 +72,26 @@ def _visible(text: str) -> str:
 
 def plain(text: str) -> str:
     """The alt text as it is written into any page: one line of visible prose, no markup, no
-    template. ``plain(plain(t)) == plain(t)``."""
-    text = _visible(_TAG.sub(" ", _SEQUENCE.sub("", html.unescape(text))))
+    template, no escape. ``plain(plain(t)) == plain(t)``."""
+    text = _REFERENCE.sub(_decode, _SEQUENCE.sub("", text))
+    text = _visible(_TAG.sub(" ", text))
     while True:  # removing one delimiter can join the halves of another
         stripped = _TEMPLATE.sub(" ", text)
         if stripped == text:
             break
         text = stripped
-    text = _COMPARISON.sub(lambda m: " less than " if m.group(1) == "<" else " greater than ", text)
-    text = _ANGLE.sub(" ", text).replace("$$", "$").translate(_REWORD)
-    text = _ENTITY.sub("and ", _LOOSE_UNDERSCORE.sub(" ", text))
-    return " ".join(text.split())
+    for sign, written in _SIGNS:
+        text = text.replace(sign, written)
+    text = _ESCAPE.sub(lambda m: m.group(1) or "/", text.translate(_REWORD))
+    # * _ ~ are markup only in pairs (emphasis, strikethrough): one alone stays.
+    for mark in ("*", "~"):
+        if text.count(mark) > 1:
+            text = text.replace(mark, " ")
+    if len(_LOOSE_UNDERSCORE.findall(text)) > 1:
+        text = _LOOSE_UNDERSCORE.sub(" ", text)
+    text = re.sub(r"\$\$+", "$", text)  # $$ opens kramdown math
+    text = _REFERENCE.sub(_break_reference, text)  # "&amp;" meant as text is not decoded on the way
+    return re.sub(r"^[\s^]+", "", " ".join(text.split()))  # ![^ is a footnote in kramdown
 
 
 def html_attribute(text: str, quote: str = '"') -> str:

@@ -160,10 +160,11 @@ def writable_roots(paths: Sequence[str], settings: Settings) -> tuple[str, ...] 
 
 
 def collect(paths: Sequence[str], settings: Settings, workdir: str, shard: tuple[int, int] | None = None,
-            allowed: Sequence[str] | None = ()) -> tuple[list[FileFix], list[FileError]]:
+            allowed: Sequence[str] | None = (), writes: bool = True) -> tuple[list[FileFix], list[FileError]]:
     """Scan the files (of one shard) and resolve every fixable finding to an image and a place
-    on its page. A page that may not be written (``allowed``; by default the project root and
-    ``paths``) is reported, its images not described."""
+    on its page. When the result is to be written (``writes``), a page that may not be
+    (``allowed``; by default the project root and ``paths``) is reported, its images not
+    described; a diff or a report of it is still made."""
     from alttext.context import html_places, markdown_places
     from alttext.locate import Resolver
     from alttext.scan import kind_of
@@ -181,7 +182,7 @@ def collect(paths: Sequence[str], settings: Settings, workdir: str, shard: tuple
             errors.append(error)
             continue
         fixes.append(fix)
-        why = refusal(path, allowed)
+        why = refusal(path, allowed) if writes else None
         if why and any(fixable(f, settings) for f in fix.findings):
             fix.problem = messages.FIX_REFUSED.format(path=path, reason=why)
             fix.proposals = [Proposal(f, reason=why) for f in fix.findings if fixable(f, settings)]

@@ -79,6 +79,7 @@ class Watcher:
         self.awaited: dict[str, set[str]] = {}  # a missing picture (absolute path) -> the pages that name it
         self.writes = 0
         self.busy: set[str] = set()  # pages said to be open in another program, not yet written
+        self.pending: dict[str, set[str]] = {}  # a busy page -> the changed pictures to refresh there
         self.stopping = threading.Event()
         # Where pages may be written: the project and the watched paths (links out are left alone).
         self.allowed = None if settings.follow_symlinks else roots(settings.root, *self.tops)
@@ -183,10 +184,13 @@ class Watcher:
                 self.refresh(path)
             elif os.path.isfile(path) and self.is_page(path):
                 self.page(path)
+                for image in sorted(self.pending.pop(path, ())):  # refreshes that waited for it
+                    self.refresh(image, only=path)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one bad file never stops the watcher
-            print(messages.WATCH_FAILED.format(path=os.path.relpath(path), reason=f"{type(exc).__name__}: {exc}"), file=self.err, flush=True)
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+            print(line(messages.WATCH_FAILED, path=os.path.relpath(path), reason=reason), file=self.err, flush=True)
 
     # Pages ------------------------------------------------------------------------------
 
@@ -195,7 +199,7 @@ class Watcher:
 
         fix, error = open_file(os.path.relpath(path), self.settings)
         if fix is None:
-            print(error.message, file=self.err, flush=True)
+            print(escape.terminal(error.message), file=self.err, flush=True)
         return fix
 
     def page(self, path: str) -> None:
@@ -208,7 +212,9 @@ class Watcher:
             return  # gone again (an editor's temporary file); its rename brings the real one
         if self.handled.get(path) == data:
             return  # our own write, or the same content saved again
-        fixes, errors = collect([os.path.relpath(path)], self.settings, self.workdir, allowed=self.allowed)
+        if not self.report and not self._quiet(path):
+            return  # no model runs for a page that could not be written now
+        fixes, errors = collect([os.path.relpath(path)], self.settings, self.workdir, allowed=self.allowed, writes=not self.report)
         for error in errors:
             print(escape.terminal(error.message), file=self.err, flush=True)
         if not fixes:
@@ -282,16 +288,21 @@ class Watcher:
         must at least have been still for ``debounce`` seconds."""
         held = open_for_writing(path)
         if held is None:
-            try:
-                held = time.time() - os.stat(path).st_mtime < self.debounce
+            try:  # abs: a modification time in the future (clock skew, an archive) is not "now"
+                if abs(time.time() - os.stat(path).st_mtime) < self.debounce:
+                    self.due[path] = time.monotonic() + self.debounce
+                    return False
             except OSError:
-                return True  # gone: the write says so
+                pass  # gone: the write says so
+            return True
         if held:
             if path not in self.busy:
                 self.busy.add(path)
                 print(line(messages.WATCH_BUSY, path=os.path.relpath(path)), file=self.err, flush=True)
             self.handled.pop(path, None)
-            self.due[path] = time.monotonic() + max(self.debounce, 1.0)
+            self.due[path] = time.monotonic() + max(self.debounce, 2.0)
+        else:
+            self.busy.discard(path)
         return not held
 
     def _describe(self, fix: Any) -> None:
@@ -335,8 +346,9 @@ class Watcher:
 
     # Images -----------------------------------------------------------------------------
 
-    def refresh(self, image: str) -> None:
-        """Describe ``image`` again where this watcher wrote its alt text, unless edited since."""
+    def refresh(self, image: str, only: str | None = None) -> None:
+        """Describe ``image`` again where this watcher wrote its alt text, unless edited since
+        (``only``: on that page alone). A page open in another program waits for its close."""
         from alttext.locate import Resolver
         from alttext.scan import events_of, kind_of
         from alttext.scan.events import ImageEvent
@@ -346,7 +358,10 @@ class Watcher:
             return
         for path, entries in list(self.written.items()):
             ours = {w.alt for w in entries if w.image == image}
-            if not ours:
+            if not ours or only not in (None, path):
+                continue
+            if not self.report and not self._quiet(path):
+                self.pending.setdefault(path, set()).add(image)
                 continue
             fix = self._open(path)
             if fix is None:

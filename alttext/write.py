@@ -19,9 +19,12 @@ class Refused(Exception):
     """The file is not one alttext may write (``str(exc)`` says why, in a few words)."""
 
 
-def roots(*paths: str) -> tuple[str, ...]:
-    """The real paths under which files may be written: the project root and the paths given."""
-    return tuple(dict.fromkeys(os.path.realpath(p) for p in paths))
+def roots(project: str, *given: str) -> tuple[str, ...]:
+    """Where files may be written: under the project root, and under each path given. A path
+    given is taken as named, its folders resolved but not itself: naming a link (a page, or a
+    folder) does not make its target part of the project."""
+    named = (os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(p))), os.path.basename(os.path.abspath(p))) for p in given)
+    return tuple(dict.fromkeys((os.path.realpath(project), *named)))
 
 
 def inside(path: str, allowed: Iterable[str]) -> bool:

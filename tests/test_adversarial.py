@@ -78,6 +78,10 @@ MODEL = {
     "line-separator": "A dog\u2028on the\u2029grass.",
     "newlines": "A dog\n\non the grass.\r\n\r\nIt runs.\n",
     "very-long": "A dog " + "and a dog " * 200 + "on the grass.",
+    "kramdown-footnote": "^2 dogs on the grass.",
+    "comparisons": "A dog >= 2 cats, x < 5, a -> b on the grass.",
+    "key-names": "A dog <Ctrl>+<C> on the grass.",
+    "legacy-references": "A dog &region=us&times=3 &copy on the grass.",
 }
 # The picture's own text, with no model (--backend none): the alt text is composed from it.
 SVG = {

@@ -81,6 +81,7 @@ BAD_INPUT = [
     pytest.param(b"\xff\xfe<\x00i\x00", "x.md", "x.md: UTF-16 text, not UTF-8; convert it to UTF-8", id="utf-16"),
     pytest.param("\ufeff<img src=a.png>\n".encode("utf-16-be"), "x.html", "x.html: UTF-16 text, not UTF-8; convert it to UTF-8", id="utf-16-be"),
     pytest.param("\ufeff![](a.png)\n".encode("utf-32-le"), "x.md", "x.md: UTF-32 text, not UTF-8; convert it to UTF-8", id="utf-32"),
+    pytest.param("\ufeff图片说明".encode("utf-16-le"), "x.md", "x.md: UTF-16 text, not UTF-8; convert it to UTF-8", id="utf-16-chinese-no-nul"),
     pytest.param(b"\xff\xfe\x00\xd8", "x.md", "x.md: looks like a binary file (contains NUL bytes), not Markdown", id="bom-then-not-utf-16"),
 ]
 

@@ -414,3 +414,25 @@ def test_apply_prints_and_writes_one_line_of_text(site: str) -> None:
         os.chdir(old)
     assert rc == 1 and _read(path) == b"![A cat. INJECTED: 1 image fixed](img/cat.jpg)\n"
     assert out.getvalue() == 'a.md:1:1: alt text added for img/cat.jpg: "A cat. INJECTED: 1 image fixed"\n'
+
+
+def test_naming_a_link_does_not_make_its_target_part_of_the_project(site: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    target = _outside(tmp_path_factory)
+    os.symlink(target, os.path.join(site, "linked.md"))
+    os.symlink(os.path.dirname(target), os.path.join(site, "linked-folder"))
+    for named in ("linked.md", "linked-folder"):  # as `alttext fix docs/*.md` or lint-staged would
+        rc, _, err, _ = _run(site, named)
+        assert rc == 1 and _read(target) == b"![](cat.jpg)\n"
+        assert "not written: it resolves to" in err
+
+
+def test_a_read_only_page_still_gets_a_diff_and_a_report(site: str) -> None:
+    path = _write(site, "a.md", b"![](img/cat.jpg)\n")
+    os.chmod(path, 0o444)  # a Perforce workspace, a review checkout
+    rc, out, _, _ = _run(site, "a.md", mode=commands.Mode(diff=True))
+    assert rc == 1 and "+![A dog running on the grass.](img/cat.jpg)" in out
+    assert _run(site, "a.md", report="review.json")[0] == 1
+    with open(os.path.join(site, "review.json"), encoding="utf-8") as f:
+        [entry] = json.load(f)["entries"]
+    assert entry["alt"] == "A dog running on the grass." and entry["reason"] == ""
+    assert _read(path) == b"![](img/cat.jpg)\n"

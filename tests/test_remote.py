@@ -177,4 +177,8 @@ def test_https_keeps_the_name_for_sni_and_the_certificate(rebinding: dict[str, i
     tls.sni_callback = lambda sock, name, context: names.append(name)  # type: ignore[assignment,misc,func-returns-value]
     with _two_servers(tls) as (port, good):
         assert fetch(f"https://images.test:{port}/a.png", SETTINGS) == GOOD
-    assert rebinding == {"images.test": 1} and names == ["images.test"] and good.hosts == [f"images.test:{port}"]
+        # The certificate is still checked against the name: another name on that address fails.
+        with pytest.raises(RemoteError):
+            fetch(f"https://other.test:{port}/a.png", SETTINGS)
+    assert rebinding == {"images.test": 1, "other.test": 1} and names == ["images.test", "other.test"]
+    assert good.hosts == [f"images.test:{port}"]

@@ -279,3 +279,52 @@ def test_a_page_linked_from_outside_the_project_is_not_written(site: str, start:
     settle()
     assert outside.read_bytes() == b"![](cat.jpg)\n" and watcher.writes == 0
     assert "outside the project" in watcher.out.getvalue()  # type: ignore[attr-defined]
+
+
+HOLDER = """
+import sys, time
+with open(sys.argv[1], "a"):
+    open(sys.argv[2], "w").close()  # says it holds the file now
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def test_a_refresh_waits_for_a_page_another_program_holds_open(site: str, start: Callable[..., Watcher]) -> None:
+    import subprocess
+    import sys
+
+    _square(os.path.join("img", "sq.png"), (255, 0, 0))
+    captioner = ColourCaptioner()
+    watcher = start(captioner=captioner)
+    _write("a.md", b"![](img/sq.png)\n")
+    wait_for(lambda: watcher.writes == 1)
+    settle()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, "a.md", "holding", str(DEBOUNCE * 15)])
+    wait_for(lambda: os.path.exists("holding"))
+    described = captioner.images
+    _square(os.path.join("img", "sq.png"), (0, 0, 255))  # the picture changes while a.md is held
+    wait_for(lambda: "a.md: open for writing in another program" in watcher.err.getvalue())  # type: ignore[attr-defined]
+    settle()
+    assert watcher.writes == 1 and captioner.images == described  # nothing described while it is held
+    assert holder.wait(timeout=30) == 0
+    wait_for(lambda: watcher.writes == 2)  # the refresh waited for the close, and was not lost
+    assert _read("a.md") == b"![A blue square.](img/sq.png)\n"
+
+
+def test_a_modification_time_in_the_future_does_not_hold_a_page_forever(site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import alttext.watch
+
+    monkeypatch.setattr(alttext.watch, "open_for_writing", lambda path: None)  # a system without leases
+    watcher = Watcher(["."], load_settings({}, cwd=site), debounce=DEBOUNCE, out=io.StringIO(), err=io.StringIO())
+    try:
+        _write("p.md", b"x\n")
+        assert not watcher._quiet(os.path.abspath("p.md"))  # just written: not quiet yet
+        later = time.time() + 3600
+        os.utime("p.md", (later, later))
+        assert watcher._quiet(os.path.abspath("p.md"))  # an hour ahead is not "still being written"
+        earlier = time.time() - 60
+        os.utime("p.md", (earlier, earlier))
+        assert watcher._quiet(os.path.abspath("p.md"))
+        assert watcher.err.getvalue() == ""  # a guess is not announced as a fact
+    finally:
+        watcher.close()

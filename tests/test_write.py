@@ -57,3 +57,29 @@ def test_the_tools_own_output_may_be_new(tmp_path: os.PathLike[str]) -> None:
         os.umask(umask)
     with open(path, "rb") as f:
         assert f.read() == b"[]"
+
+
+def test_a_file_swapped_for_a_link_just_before_the_rename_is_not_written_through(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import alttext.write
+
+    root, outside = os.path.join(str(tmp_path), "root"), os.path.join(str(tmp_path), "outside")
+    os.makedirs(root)
+    os.makedirs(outside)
+    page, target = os.path.join(root, "a.md"), os.path.join(outside, "a.md")
+    for path in (page, target):
+        with open(path, "wb") as f:
+            f.write(b"old\n")
+    checks = []
+
+    def swapped_on_the_last_check(path: str, expected: bytes) -> None:
+        checks.append(path)
+        if len(checks) == 2:  # after every earlier check passed, as close to the rename as it gets
+            os.unlink(page)
+            os.symlink(target, page)
+
+    monkeypatch.setattr(alttext.write, "_unchanged", swapped_on_the_last_check)
+    with pytest.raises(alttext.write.Refused, match="replaced by a link"):
+        alttext.write.write_atomic(page, b"new\n", b"old\n", alttext.write.roots(root))
+    with open(target, "rb") as f:
+        assert f.read() == b"old\n"
+    assert not [n for n in os.listdir(root) if n.endswith(".alttext")]

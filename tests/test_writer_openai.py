@@ -143,3 +143,11 @@ def test_no_content_is_an_empty_answer() -> None:
     body = b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": null}}]}'
     with serve(Script(replies=[(200, body, 0.0)])) as url:
         assert _writer(url).complete(CONVERSATION) == ""
+
+
+def test_a_reply_nested_too_deeply_is_one_line() -> None:
+    body = b'{"choices": [{"message": {"content": "x"}}], "extra": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with serve(Script(replies=[(200, body, 0.0)])) as url:  # type: ignore[list-item]
+        with pytest.raises(WriterError) as info:
+            _writer(url, retries=0).complete(CONVERSATION)
+    assert str(info.value) == f"alttext: error: {url}/v1 sent a malformed chat completion: nested too deeply"

@@ -87,6 +87,8 @@ class OpenAIWriter:
             raise self._explain(exc) from None
         try:
             return _answer(json.loads(response.content))
+        except RecursionError:
+            raise WriterError(messages.WRITER_MALFORMED.format(base_url=self.base_url, reason="nested too deeply")) from None
         except ValueError as exc:
             raise WriterError(messages.WRITER_MALFORMED.format(base_url=self.base_url, reason=_reason(exc))) from None
 

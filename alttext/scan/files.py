@@ -247,11 +247,11 @@ def load_document(path: str, settings: Settings) -> tuple[Document | None, FileE
 
 def decode(path: str, data: bytes) -> tuple[Document | None, FileError | None]:
     """The document in ``data`` (the bytes of ``path``), or one clear error naming it."""
+    # Named rather than read: a fix must write back the bytes it read, in their encoding.
+    encoding = _wide_encoding(data)
+    if encoding:
+        return None, FileError(path, messages.ERR_WIDE_ENCODING.format(path=path, encoding=encoding))
     if b"\x00" in data:
-        # Named rather than read: a fix must write back the bytes it read, in their encoding.
-        encoding = _wide_encoding(data)
-        if encoding:
-            return None, FileError(path, messages.ERR_WIDE_ENCODING.format(path=path, encoding=encoding))
         return None, FileError(path, messages.ERR_BINARY.format(path=path, kind="Markdown" if kind_of(path) == "markdown" else "HTML"))
     bom = data.startswith(codecs.BOM_UTF8)
     body = data[len(codecs.BOM_UTF8) :] if bom else data
@@ -265,7 +265,7 @@ def _wide_encoding(data: bytes) -> str | None:
     """``UTF-16`` or ``UTF-32`` for text that starts with that byte order mark and decodes as it."""
     # UTF-32 first: its little-endian mark begins with UTF-16's.
     for name, marks in (("UTF-32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)), ("UTF-16", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))):
-        if data.startswith(marks):
+        if data.startswith(marks) and len(data) > len(marks[0]):
             try:
                 data.decode(name)
             except UnicodeDecodeError:
