@@ -119,7 +119,10 @@ def _parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the configured models and where they are; pull downloads them")
     models.add_argument("action", nargs="?", choices=("list", "pull"), default="list",
                         help="list (default): each model, where it is and its size; pull: download the ones not here")
+    models.add_argument("--captioner-backend", dest="captioner_backend", choices=("blip", "openai", "none"), default=None,
+                        help="captioner backend (default: the configured one); only blip downloads a model")
     models.add_argument("--captioner", metavar="ID", help="captioner model (default: the configured one)")
+    models.add_argument("--captioner-model", dest="captioner_model", metavar="ID", help="the captioner server's model (default: the configured one)")
     models.add_argument("--model", dest="writer_model", metavar="ID", help="writer model (default: the configured one)")
     models.add_argument("--backend", choices=("transformers", "openai", "none"), default=None, help="writer backend (default: the configured one)")
     models.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
@@ -138,17 +141,27 @@ def _shard(value: str) -> tuple[int, int]:
 
 
 # Settings keys the pipeline options set.
-PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner", "captioner_precision", "ocr", "language", "language_fallback",
-                 "length", "device", "batch_size", "grounding", "quantize", "cache")
+PIPELINE_KEYS = ("backend", "writer_model", "base_url", "captioner_backend", "captioner", "captioner_base_url", "captioner_model",
+                 "captioner_precision", "ocr", "language", "language_fallback", "length", "device", "batch_size", "grounding", "quantize",
+                 "cache")
 
 
 def _pipeline_options(command: argparse.ArgumentParser, cache: bool = True) -> None:
-    command.add_argument("--backend", choices=("transformers", "openai", "none"), default=None,
+    from alttext.pipeline.backends import CAPTIONERS, WRITERS
+
+    command.add_argument("--backend", choices=tuple(WRITERS), default=None,
                          help="the writer: transformers (in process, default), openai (an OpenAI-compatible server), "
                               "none (the alt text composed from the evidence, no model)")
     command.add_argument("--model", dest="writer_model", metavar="ID", help="writer model: hub id, local folder, or the server's model name")
     command.add_argument("--base-url", dest="base_url", metavar="URL", help="OpenAI-compatible server, with or without /v1")
+    command.add_argument("--captioner-backend", dest="captioner_backend", choices=tuple(CAPTIONERS), default=None,
+                         help="the captioner: blip (in process, default), openai (a vision model on an OpenAI-compatible server), "
+                              "none (the picture's text, kind, metadata and colours alone)")
     command.add_argument("--captioner", metavar="ID", help='BLIP model: hub id or local folder; "none" describes from the text, kind, metadata and colours of the picture alone')
+    command.add_argument("--captioner-base-url", dest="captioner_base_url", metavar="URL",
+                         help="the captioner's OpenAI-compatible server (default: --base-url)")
+    command.add_argument("--captioner-model", dest="captioner_model", metavar="ID",
+                         help="the captioner server's vision model (default: --model)")
     command.add_argument("--ocr", choices=("auto", "on", "off"), default=None,
                          help="read the text in images (the ocr extra): auto uses it when installed (default), on requires it")
     command.add_argument("--captioner-precision", dest="captioner_precision", choices=("auto", "fp32", "bf16"), default=None,
@@ -180,12 +193,12 @@ def _describe(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
         return EXIT_ERROR
+    from alttext.pipeline.backends import BackendError
     from alttext.pipeline.cache import open_cache
     from alttext.pipeline.caption import ModelLoadError
     from alttext.pipeline.describe import describe, preflight
     from alttext.pipeline.evidence.ocr import OCRUnavailable
     from alttext.pipeline.prompt import Context
-    from alttext.pipeline.writer_openai import WriterError
     from alttext.progress import Progress
 
     cache = open_cache(settings, lambda line: print(line, file=sys.stderr))
@@ -195,7 +208,7 @@ def _describe(args: argparse.Namespace) -> int:
             print(note, file=sys.stderr)
         results = describe(args.images, [Context(sentence=args.context or "")] * len(args.images), settings,
                            cache=cache, progress=Progress.on_terminal())
-    except (ModelLoadError, WriterError, OCRUnavailable) as exc:
+    except (ModelLoadError, BackendError, OCRUnavailable) as exc:
         print(exc, file=sys.stderr)
         return EXIT_ERROR
     finally:
@@ -339,10 +352,10 @@ def _eval(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
         return EXIT_ERROR
+    from alttext.pipeline.backends import BackendError
     from alttext.pipeline.caption import ModelLoadError
     from alttext.pipeline.describe import preflight
     from alttext.pipeline.evidence.ocr import OCRUnavailable
-    from alttext.pipeline.writer_openai import WriterError
     from alttext.progress import Progress
 
     try:
@@ -351,7 +364,7 @@ def _eval(args: argparse.Namespace) -> int:
         if note:
             print(note, file=sys.stderr)
         scores = evaluation.evaluate(items, settings, from_caption=args.from_caption, progress=Progress.on_terminal())
-    except (evaluation.DatasetError, ModelLoadError, WriterError, OCRUnavailable) as exc:
+    except (evaluation.DatasetError, ModelLoadError, BackendError, OCRUnavailable) as exc:
         print(exc, file=sys.stderr)
         return EXIT_ERROR
     data = evaluation.report(scores, settings, args.dataset, args.from_caption)
@@ -447,15 +460,17 @@ def _unexpected(exc: BaseException, debug: bool) -> int:
 def _models(args: argparse.Namespace) -> int:
     from alttext.config import ConfigError, load_settings
     from alttext.pipeline import models
+    from alttext.pipeline.backends import captioner_backend, captioner_base_url, captioner_model
     from alttext.pipeline.evidence import ocr
 
     try:
-        settings = load_settings({k: getattr(args, k) for k in ("captioner", "writer_model", "backend")}, config_path=args.config)
+        settings = load_settings({k: getattr(args, k) for k in ("captioner_backend", "captioner", "captioner_model", "writer_model", "backend")},
+                                 config_path=args.config)
     except ConfigError as exc:
         print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
         return EXIT_ERROR
     wanted = []
-    if settings.captioner != "none":
+    if captioner_backend(settings) == "blip":  # a captioner on a server, or none, downloads nothing
         wanted.append(("captioner", settings.captioner, "captioner"))
     if settings.backend == "transformers":
         wanted.append(("writer", settings.writer_model, "writer_model"))
@@ -472,8 +487,11 @@ def _models(args: argparse.Namespace) -> int:
     for f in found:
         where = f"{f.where}  {messages.size(f.size)}" if f.where else messages.MODELS_ABSENT
         print(messages.MODELS_ROW.format(role=f.role, model=f.model, where=where))
+    if captioner_backend(settings) == "openai":
+        print(messages.MODELS_ROW.format(role="captioner", model=captioner_model(settings),
+                                         where=messages.MODELS_ON_SERVER.format(base_url=captioner_base_url(settings))))
     if settings.backend == "openai":
-        print(messages.MODELS_ROW.format(role="writer", model=settings.writer_model, where=f"on the server {settings.base_url}"))
+        print(messages.MODELS_ROW.format(role="writer", model=settings.writer_model, where=messages.MODELS_ON_SERVER.format(base_url=settings.base_url)))
     print(messages.MODELS_ROW.format(role="ocr", model=ocr.engine_version() if ocr.available() else "none",
                                      where="(its models are inside the package)" if ocr.available() else "pip install 'alttext[ocr]'"))
     return EXIT_CLEAN if all(f.where for f in found) else EXIT_FINDINGS

@@ -126,6 +126,20 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return check
 
 
+def _backend(stage: str) -> Callable[[Any], str]:
+    """One of the registered backends of ``stage`` (captioner or writer)."""
+
+    def check(value: Any) -> str:
+        from alttext.pipeline.backends import CAPTIONERS, WRITERS
+
+        names = CAPTIONERS if stage == "captioner" else WRITERS
+        if value not in names:
+            raise ValueError(f"expected one of {', '.join(names)}")
+        return value
+
+    return check
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a non-empty string")
@@ -164,10 +178,13 @@ KEYS: dict[str, Callable[[Any], Any]] = {
     "jobs": _non_negative_int,
     "engine": _engine,
     "engines": _engines,
+    "captioner_backend": _backend("captioner"),
     "captioner": _text,
+    "captioner_base_url": _text,
+    "captioner_model": _text,
     "captioner_precision": _choice("auto", "fp32", "bf16"),
     "ocr": _choice("auto", "on", "off"),
-    "backend": _choice("transformers", "openai", "none"),
+    "backend": _backend("writer"),
     "writer_model": _text,
     "base_url": _text,
     "language": _choice("en", "zh", "auto"),

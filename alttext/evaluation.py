@@ -30,6 +30,7 @@ from alttext import messages
 from alttext.metrics import PASS_KER, Element, invented, key_element_recall
 from alttext.model import Settings
 from alttext.pipeline import clean as cleaning
+from alttext.pipeline.backends import captioner_backend, captioner_label
 from alttext.pipeline.evidence import fact_value
 from alttext.pipeline.evidence.kind import KINDS
 from alttext.pipeline.prompt import LANGUAGES, PROMPT_VERSION, Context, budget, fixed_text
@@ -297,7 +298,8 @@ def report(scores: Sequence[Score], settings: Settings, dataset: str, from_capti
         "settings": {
             "backend": settings.backend,
             "writer_model": "" if settings.backend == "none" else settings.writer_model,
-            "captioner": "(given)" if from_caption else settings.captioner,
+            "captioner_backend": "(given)" if from_caption else captioner_backend(settings),
+            "captioner": "(given)" if from_caption else captioner_label(settings),
             "ocr": settings.ocr,
             "from_caption": from_caption,
             "prompt_version": PROMPT_VERSION,

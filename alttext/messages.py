@@ -160,3 +160,19 @@ CACHE_READ_ONLY = "alttext: warning: cache {path} is read-only ({reason}); using
 TOO_DEEP = "{path}:{line}:{column}: blocks nested more than {limit} deep; the images inside are not checked"
 LOCATE_SCRIPT_URL = "a {scheme}: URL is a script, not an image; refused"
 LOCATE_FILE_URL = "a file: URL names a file on one computer, not in the site; use a path relative to the page"
+
+# captioner backends (#25)
+CAPTIONER_NO_IMAGES = (
+    "alttext: error: the model {model!r} on {base_url} does not accept images; set captioner_model to a vision model "
+    "the server runs (Qwen2.5-VL, qwen2.5vl, llava, moondream; llama.cpp needs --mmproj)"
+)
+CAPTIONER_SVG = "{name}: an SVG is not sent to the captioner: alttext describes it from its own <title>, <desc> and <text>"
+CAPTIONER_NOT_IMAGE = "{name}: not a picture the captioner can send ({kind}); give a PIL image or an image file"
+MODELS_ON_SERVER = "on the server {base_url}"
+
+# fast path (#25)
+FAST_PATH_OFF = (
+    "alttext: warning: {internals}: missing or not behaving as expected in torch {torch} / transformers {transformers}; "
+    "the {role} uses the public path there instead (slower, same results)"
+)
+INT8_NEEDS = "alttext: error: quantize = \"int8\" needs torchao: pip install 'alttext[int8]', or set quantize = \"none\""

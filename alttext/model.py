@@ -84,7 +84,10 @@ class Settings:
     engine: str = "auto"
     engines: tuple[tuple[str, str], ...] = ()  # (glob, engine), first match wins
     # The describe pipeline.
-    captioner: str = "Salesforce/blip-image-captioning-base"  # a BLIP hub id or folder, or "none"
+    captioner_backend: str = "blip"  # blip (in process) | openai (a vision model on an OpenAI-compatible server) | none
+    captioner: str = "Salesforce/blip-image-captioning-base"  # the BLIP hub id or folder; "none" is the none backend
+    captioner_base_url: str = ""  # the captioner's server; "": the writer's base_url
+    captioner_model: str = ""  # the captioner server's model; "": the writer's writer_model
     ocr: str = "auto"  # auto (read text in images when the ocr extra is installed) | on | off
     captioner_precision: str = "auto"  # auto (fp16 on CUDA; bf16 vision encoder, fp32 decoder on a CPU with native bf16; else fp32) | fp32 | bf16
     backend: str = "transformers"  # transformers | openai | none

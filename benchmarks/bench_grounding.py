@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from alttext.metrics import invented, key_element_recall  # noqa: E402
 from alttext.model import Settings  # noqa: E402
+from alttext.pipeline.backends import CaptionerBase, WriterBase  # noqa: E402
 from alttext.pipeline.describe import describe  # noqa: E402
 from alttext.pipeline.prompt import Context  # noqa: E402
 
@@ -38,7 +39,7 @@ IMAGE = os.path.join(os.path.dirname(HERE), "fixtures", "site", "img", "meadow.j
 MAX_INVENTED, MAX_KER_CHANGE = 0.05, 0.02
 
 
-class _Captioner:
+class _Captioner(CaptionerBase):
     def __init__(self, caption: str) -> None:
         self.text = caption
 
@@ -46,7 +47,7 @@ class _Captioner:
         return [self.text] * len(images)
 
 
-class _Writer:
+class _Writer(WriterBase):
     def __init__(self, output: str) -> None:
         self.output = output
 

@@ -9,11 +9,12 @@ from typing import Any
 from alttext.edit import Edit
 from alttext.fix import FileFix, Proposal, fixable, plan_file
 from alttext.model import Settings
+from alttext.pipeline.backends import CaptionerBase, WriterBase
 from alttext.scan import scan_text
 from alttext.scan.files import Document
 
 
-class EchoWriter:
+class EchoWriter(WriterBase):
     """Deterministic test writer: the caption among the visual facts (else their first line), as
     the alt text. Always grounded, so the grounding guard keeps it whatever the caption says."""
 
@@ -30,7 +31,7 @@ class EchoWriter:
         return out
 
 
-class FixedCaptioner:
+class FixedCaptioner(CaptionerBase):
     """Deterministic test captioner: one caption for every image, counting the images it sees."""
 
     def __init__(self, caption: str = "a dog running on the grass") -> None:

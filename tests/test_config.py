@@ -44,13 +44,16 @@ def test_precedence_cli_env_file_default(tmp_path: os.PathLike[str]) -> None:
 
 
 ERRORS = [
-    pytest.param("colour = 'red'\n", "unknown key 'colour' (known keys: backend, base_url, batch_size, cache, cache_dir, captioner, captioner_precision, concurrency, device, engine, engines, exclude, fetch_remote, follow_symlinks, format, grounding, ignore, include, jobs, language, language_fallback, languages, length, max_file_size, max_image_size, ocr, per_file_ignores, quantize, quiet, remote_allow_private, respect_ignore, retries, select, site_root, static_dirs, strict, timeout, writer_model)", id="unknown-key"),
+    pytest.param("colour = 'red'\n", "unknown key 'colour' (known keys: backend, base_url, batch_size, cache, cache_dir, captioner, captioner_backend, captioner_base_url, captioner_model, captioner_precision, concurrency, device, engine, engines, exclude, fetch_remote, follow_symlinks, format, grounding, ignore, include, jobs, language, language_fallback, languages, length, max_file_size, max_image_size, ocr, per_file_ignores, quantize, quiet, remote_allow_private, respect_ignore, retries, select, site_root, static_dirs, strict, timeout, writer_model)", id="unknown-key"),
     pytest.param("strict = 'maybe'\n", "strict: expected true or false", id="bad-bool"),
     pytest.param("format = 'xml'\n", "format: expected one of text, json, sarif, github, junit, gitlab", id="bad-choice"),
     pytest.param("exclude = 'a'\nexclude = 'b'\n", "invalid TOML: Cannot overwrite a value (at line 2, column 14)", id="bad-toml"),
     pytest.param("languages = ['fr']\n", "languages: unknown language 'fr'; word lists exist for en, zh", id="bad-language"),
     pytest.param("max_file_size = 0\n", "max_file_size: expected a number > 0", id="zero-size"),
     pytest.param("jobs = true\n", "jobs: expected a whole number", id="bool-is-not-int"),
+    pytest.param("captioner_backend = 'llava'\n", "captioner_backend: expected one of blip, openai, none", id="unknown-captioner-backend"),
+    pytest.param("backend = 'vllm'\n", "backend: expected one of transformers, openai, none", id="unknown-writer-backend"),
+    pytest.param("captioner_base_url = ' '\n", "captioner_base_url: expected a non-empty string", id="empty-captioner-url"),
 ]
 
 
@@ -72,3 +75,17 @@ def test_env_errors_name_the_variable(tmp_path: os.PathLike[str]) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({}, environ={"ALTTEXT_JOBS": "many"}, cwd=str(tmp_path))
     assert str(info.value) == "environment variable ALTTEXT_JOBS: jobs: expected a whole number"
+
+
+def test_captioner_settings_default_to_the_writers(tmp_path: os.PathLike[str]) -> None:
+    from alttext.pipeline.backends import captioner_backend, captioner_base_url, captioner_model
+
+    cfg = _write(os.path.join(str(tmp_path), ".alttext.toml"), "base_url = 'http://gpu:8000'\nwriter_model = 'Qwen/Qwen2.5-VL-7B-Instruct'\n")
+    s = load_settings({"captioner_backend": "openai"}, config_path=cfg, environ={})
+    assert (captioner_backend(s), captioner_base_url(s), captioner_model(s)) == ("openai", "http://gpu:8000", "Qwen/Qwen2.5-VL-7B-Instruct")
+    s = load_settings({}, config_path=cfg, environ={"ALTTEXT_CAPTIONER_BACKEND": "openai", "ALTTEXT_CAPTIONER_BASE_URL": "http://cpu:11434/v1",
+                                                    "ALTTEXT_CAPTIONER_MODEL": "moondream"})
+    assert (captioner_backend(s), captioner_base_url(s), captioner_model(s)) == ("openai", "http://cpu:11434/v1", "moondream")
+    assert captioner_backend(load_settings({}, environ={}, discover=False)) == "blip"
+    # The older spelling: captioner = "none" is the none backend, whatever captioner_backend says.
+    assert captioner_backend(load_settings({"captioner": "none", "captioner_backend": "openai"}, environ={}, discover=False)) == "none"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from alttext.model import Settings
+from alttext.pipeline.backends import CaptionerBase, WriterBase
 from alttext.pipeline.describe import SECOND_PASS_PROMPT, describe
 from alttext.pipeline.prompt import PROMPT_VERSION, Context
 from tests.conftest import FIXTURES, QWEN3
@@ -16,7 +17,7 @@ IMG = os.path.join(FIXTURES, "site", "img")
 MEADOW, CHART, LOGO = os.path.join(IMG, "meadow.jpg"), os.path.join(IMG, "bar-chart.png"), os.path.join(IMG, "logo.svg")
 
 
-class ScriptedCaptioner:
+class ScriptedCaptioner(CaptionerBase):
     """Deterministic test captioner: a caption per call, recording what it was asked."""
 
     def __init__(self, captions: list[str], second: list[str] | None = None) -> None:
@@ -29,7 +30,7 @@ class ScriptedCaptioner:
         return [source[k % len(source)] for k in range(len(images))]
 
 
-class ScriptedWriter:
+class ScriptedWriter(WriterBase):
     """Deterministic test writer: answers in order, recording every conversation."""
 
     def __init__(self, *rounds: list[str]) -> None:
@@ -72,7 +73,7 @@ def test_missing_elements_get_a_second_caption() -> None:
     assert "Not known" not in user  # what is unknown is left out, not said among the facts
 
 
-class PairCaptioner:
+class PairCaptioner(CaptionerBase):
     """Like BLIP's captioner: both captions from one image encoding, the second only where asked."""
 
     def __init__(self, captions: list[str], second: list[str]) -> None:
@@ -289,7 +290,7 @@ def test_a_chinese_page_never_takes_an_english_answer() -> None:
 def test_given_captions_stand_in_for_the_captioner() -> None:
     from tests.fixing import EchoWriter
 
-    class Refuse:
+    class Refuse(CaptionerBase):
         def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
             raise AssertionError("the captioner is not needed")
 
@@ -306,3 +307,98 @@ def test_captioner_none_never_loads_a_captioner(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(pipeline, "make_captioner", lambda settings: (_ for _ in ()).throw(AssertionError("captioner loaded")))
     [d] = describe([LOGO], None, dataclasses.replace(SETTINGS, captioner="none", backend="none"))
     assert d.text == "A green leaf inside a white circle." and d.captioner == "none"
+
+
+# Backends by name ---------------------------------------------------------------------------------
+
+
+def test_backends_are_chosen_by_name() -> None:
+    from alttext.pipeline.caption import Captioner as Blip
+    from alttext.pipeline.captioner_openai import OpenAICaptioner
+    from alttext.pipeline.describe import make_captioner, make_writer
+    from alttext.pipeline.writer_openai import OpenAIWriter
+    from alttext.pipeline.writer_transformers import TransformersWriter
+
+    base = dataclasses.replace(Settings(), base_url="http://gpu:8000", writer_model="Qwen/Qwen2.5-VL-7B-Instruct", concurrency=16)
+    blip = make_captioner(base)
+    assert isinstance(blip, Blip) and not blip.loaded and blip.model_id == base.captioner  # built, not loaded
+    server = make_captioner(dataclasses.replace(base, captioner_backend="openai"))
+    assert isinstance(server, OpenAICaptioner) and server.batch_size == 16
+    assert (server.base_url, server.endpoint.settings.model) == ("http://gpu:8000/v1", "Qwen/Qwen2.5-VL-7B-Instruct")  # the writer's
+    own = make_captioner(dataclasses.replace(base, captioner_backend="openai", captioner_base_url="http://cpu:11434", captioner_model="moondream"))
+    assert isinstance(own, OpenAICaptioner) and (own.base_url, own.endpoint.settings.model) == ("http://cpu:11434/v1", "moondream")
+    assert make_captioner(dataclasses.replace(base, captioner_backend="none")) is None
+    assert make_captioner(dataclasses.replace(base, captioner="none", captioner_backend="openai")) is None
+    assert isinstance(make_writer(base), TransformersWriter) and not make_writer(base).loaded  # type: ignore[union-attr]
+    assert isinstance(make_writer(dataclasses.replace(base, backend="openai")), OpenAIWriter)
+    assert make_writer(dataclasses.replace(base, backend="none")) is None
+    assert make_captioner(dataclasses.replace(base, captioner_backend="openai")) is server  # one per configuration
+
+
+class LazyCaptioner(ScriptedCaptioner):
+    """A registered captioner that needs loading, with a batch size of its own."""
+
+    batch_size = 2
+
+    def __init__(self, captions: list[str]) -> None:
+        super().__init__(captions)
+        self.loads = 0
+
+    @property
+    def loaded(self) -> bool:
+        return self.loads > 0
+
+    def load(self) -> None:
+        self.loads += 1
+
+
+class LazyWriter(ScriptedWriter):
+    def __init__(self, *rounds: list[str]) -> None:
+        super().__init__(*rounds)
+        self.loads = 0
+
+    @property
+    def loaded(self) -> bool:
+        return self.loads > 0
+
+    def load(self) -> None:
+        self.loads += 1
+
+
+def test_a_registered_backend_is_used_through_the_declared_interface(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alttext.config import load_settings
+    from alttext.pipeline import backends
+    from alttext.pipeline import describe as pipeline
+
+    monkeypatch.setattr(backends, "CAPTIONERS", dict(backends.CAPTIONERS))
+    monkeypatch.setattr(backends, "WRITERS", dict(backends.WRITERS))
+    monkeypatch.setattr(pipeline, "_LOADED", {})
+    captioner = LazyCaptioner(["a meadow under a blue sky with a yellow sun"])
+    writer = LazyWriter(["A meadow lies under a blue sky with a yellow sun."] * 3)
+    backends.register_captioner("scripted", key=lambda s: (), label=lambda s: "scripted/1")(lambda s: captioner)
+    backends.register_writer("scripted", key=lambda s: ())(lambda s: writer)
+    # The configuration accepts a registered name, as it does the built-in ones.
+    settings = load_settings({"captioner_backend": "scripted", "backend": "scripted", "length": 60, "grounding": "off", "ocr": "off"},
+                             environ={}, discover=False)
+    results = describe([MEADOW, CHART, LOGO], None, dataclasses.replace(settings, cache=False))
+    assert (captioner.loads, writer.loads) == (1, 1)  # not loaded: loaded once, before the first picture
+    assert captioner.calls == [(2, None)]  # its own batch size: the two pictures (the SVG is read from its text)
+    assert [d.captioner for d in results] == ["scripted/1"] * 3 and results[0].text == "A meadow lies under a blue sky with a yellow sun."
+
+
+def test_a_writer_without_batch_size_keep_or_forget_gets_the_plain_defaults() -> None:
+    from alttext.pipeline.backends import WriterBase
+
+    class Plain(WriterBase):
+        def __init__(self) -> None:
+            self.batches: list[int] = []
+
+        def write(self, conversations: Sequence[Any], seeds: Sequence[int | None]) -> list[str]:
+            self.batches.append(len(conversations))
+            return ["A meadow lies under a blue sky with a yellow sun."] * len(conversations)
+
+    writer = Plain()
+    contexts = [Context(heading=f"Part {k}") for k in range(11)]
+    describe([MEADOW] * 11, contexts, dataclasses.replace(SETTINGS, batch_size=3, concurrency=5),
+             captioner=ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"]), writer=writer)
+    assert writer.batches == [5, 5, 1]  # batch_size None: the larger of batch_size and concurrency

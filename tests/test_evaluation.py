@@ -12,6 +12,7 @@ import pytest
 from alttext.cli import main
 from alttext.evaluation import DatasetError, Item, Score, compare, evaluate, load_dataset, render, report, score, summary
 from alttext.model import Settings
+from alttext.pipeline.backends import CaptionerBase, WriterBase
 from alttext.pipeline.prompt import Context
 from tests.conftest import FIXTURES, QWEN3
 
@@ -167,7 +168,7 @@ def test_a_caption_only_dataset_needs_no_images(tmp_path: os.PathLike[str]) -> N
     assert (item.image, item.language) == ("", "zh")  # the configured language is the default
 
 
-class _Writer:
+class _Writer(WriterBase):
     """Answers every conversation with the same text and records what it was asked."""
 
     def __init__(self, answer: str) -> None:
@@ -190,7 +191,7 @@ def test_from_caption_runs_the_writer_stage_and_scores_its_final_text() -> None:
 
 
 def test_image_mode_uses_each_items_language() -> None:
-    class Captioner:
+    class Captioner(CaptionerBase):
         def caption(self, images: Sequence[Any], prompt: str | None = None) -> list[str]:
             return ["a red circle on a white background"] * len(images)
 
@@ -222,7 +223,8 @@ def test_cli_from_caption_without_a_writer(capsys: pytest.CaptureFixture[str], t
     # An English caption is no Chinese alt text: the item keeps no text, and says why.
     assert (by_id["house-zh"]["ker"], by_id["house-zh"]["text"]) == (0.0, "") and "language_fallback" in by_id["house-zh"]["reason"]
     assert data["summary"]["ker"] == 0.65 and data["summary"]["invented"] == 0.0 and data["summary"]["no_text"] == 3
-    assert data["settings"] == {"backend": "none", "writer_model": "", "captioner": "(given)", "ocr": "auto", "from_caption": True,
+    assert data["settings"] == {"backend": "none", "writer_model": "", "captioner_backend": "(given)", "captioner": "(given)", "ocr": "auto",
+                                "from_caption": True,
                                 "prompt_version": "blind-reader-editor/3", "length": 0, "grounding": "strict", "quantize": "none",
                                 "captioner_precision": "auto"}
     assert not os.path.exists(".alttext-cache")  # an evaluation never reads or writes the cache
@@ -315,3 +317,33 @@ def test_compare_says_which_items_moved(capsys: pytest.CaptureFixture[str], tmp_
     assert _cli(["eval", "--compare", "A.json", "B.json"], capsys) == (1, text, "")
     rc, out, _ = _cli(["eval", "--compare", "A.json", "A.json"], capsys)
     assert rc == 0 and out.splitlines()[-1].startswith("0 better, 0 worse, 0 mixed, 5 unchanged")
+
+
+def test_cli_with_a_captioner_on_a_vision_server(capsys: pytest.CaptureFixture[str], tmp_path: os.PathLike[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.openai_server import Script, serve
+
+    monkeypatch.chdir(tmp_path)
+    answer = "A red circle is in the middle of a white square."
+    script = Script(image_replies=[(200, answer, 0.0)], models=["qwen2.5-vl"])
+    with serve(script) as url:
+        rc, out, err = _cli(["eval", DATASET, "--captioner-backend", "openai", "--captioner-base-url", url, "--captioner-model", "qwen2.5-vl",
+                             "--backend", "none", "--ocr", "off", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert (rc, err, data["summary"]["errors"]) == (0, "", 0)
+    assert (data["settings"]["captioner_backend"], data["settings"]["captioner"]) == ("openai", "openai:qwen2.5-vl (vision-facts/1)")
+    captioned = [i for i in data["items"] if i["caption"]]
+    assert captioned and all(i["caption"] == answer for i in captioned)
+    by_id = {i["id"]: i for i in data["items"]}
+    assert by_id["red-circle"]["text"] == answer and by_id["red-circle"]["ker"] == 1.0
+    # Each picture once (the Chinese items reuse the English items' pictures), every request with it.
+    assert script.requests == script.with_images() and len(set(script.images)) == len(script.images) <= 7
+
+
+def test_cli_with_captioner_none(capsys: pytest.CaptureFixture[str], tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = _cli(["eval", DATASET, "--captioner", "none", "--backend", "none", "--ocr", "off", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert (rc, data["summary"]["errors"]) == (0, 0)
+    assert (data["settings"]["captioner_backend"], data["settings"]["captioner"]) == ("none", "none")
+    assert all(not i["caption"] for i in data["items"])  # nothing but the pictures' own evidence

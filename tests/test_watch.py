@@ -328,3 +328,47 @@ def test_a_modification_time_in_the_future_does_not_hold_a_page_forever(site: st
         assert watcher.err.getvalue() == ""  # a guess is not announced as a fact
     finally:
         watcher.close()
+
+
+def _watch_with(site: str, **change: Any) -> tuple[Watcher, threading.Thread]:
+    """A watcher whose captioner is the one the settings name (no test captioner passed in)."""
+    settings = dataclasses.replace(load_settings({}, cwd=site), **{"backend": "openai", "writer_model": "echo", "ocr": "off", **change})
+    watcher = Watcher(["."], settings, debounce=DEBOUNCE, out=io.StringIO(), err=io.StringIO(), writer=EchoWriter())
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    wait_for(lambda: "watching" in watcher.err.getvalue())  # type: ignore[attr-defined]
+    time.sleep(0.1)
+    return watcher, thread
+
+
+def _stop(watcher: Watcher, thread: threading.Thread) -> None:
+    watcher.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_captions_from_a_vision_server(site: str) -> None:
+    from tests.openai_server import Script, serve
+
+    bicycle = "A red bicycle leans against a white wall."
+    script = Script(image_replies=[(200, f"The image shows {bicycle.lower()}", 0.0)], models=["qwen2.5-vl"])
+    with serve(script) as url:
+        watcher, thread = _watch_with(site, captioner_backend="openai", captioner_base_url=url, captioner_model="qwen2.5-vl")
+        try:
+            _write("post.md", b"# Rides\n\n![](img/cat.jpg)\n")
+            wait_for(lambda: watcher.writes == 1)
+        finally:
+            _stop(watcher, thread)
+    assert _read("post.md") == f"# Rides\n\n![{bicycle}](img/cat.jpg)\n".encode()  # the echo writer repeats the caption
+    assert len(script.requests) == 1 and script.requests == script.with_images()
+
+
+def test_captioner_none_describes_from_the_picture_alone(site: str) -> None:
+    shutil.copy(os.path.join(FIXTURES, "site", "img", "logo.svg"), os.path.join("img", "logo.svg"))
+    watcher, thread = _watch_with(site, captioner="none", backend="none")
+    try:
+        _write("post.md", b"![](img/logo.svg)\n")
+        wait_for(lambda: watcher.writes == 1)
+    finally:
+        _stop(watcher, thread)
+    assert _read("post.md") == b"![A green leaf inside a white circle.](img/logo.svg)\n"

@@ -1,6 +1,6 @@
 """Descriptions cached by content: the image's SHA-256 and a fingerprint of every setting that
-changes the text (captioner, backend, writer model, prompt version, language, length, grounding,
-quantization, the page context).
+changes the text (the captioner backend and its model, backend, writer model, prompt version,
+language, length, grounding, quantization, the page context).
 
 SQLite in WAL mode, so two runs (two pre-commit hooks, CI jobs on one runner) can read and write
 at once. A cache is only ever an optimisation: a locked, unwritable or corrupt one is reported on
@@ -38,6 +38,7 @@ def folder_for(settings: Settings) -> str:
 
 def fingerprint(settings: Settings, language: str, context: Iterable[tuple[str, str]]) -> str:
     """What, besides the image, decides the description."""
+    from alttext.pipeline.backends import captioner_label
     from alttext.pipeline.evidence import VERSION as EVIDENCE
     from alttext.pipeline.evidence import kind, metadata, ocr
     from alttext.pipeline.prompt import PROMPT_VERSION
@@ -46,7 +47,8 @@ def fingerprint(settings: Settings, language: str, context: Iterable[tuple[str, 
         "schema": SCHEMA,
         "evidence": [EVIDENCE, kind.VERSION, metadata.VERSION, ocr.engine_version() if settings.ocr != "off" else "off"],
         "language_fallback": settings.language_fallback,
-        "captioner": settings.captioner,
+        # The BLIP model as before; ``openai:model (vision prompt version)``; ``none``.
+        "captioner": captioner_label(settings),
         "captioner_precision": settings.captioner_precision,
         "backend": settings.backend,
         "writer_model": "" if settings.backend == "none" else settings.writer_model,

@@ -1,11 +1,12 @@
 """describe(images, contexts, settings) -> one Description per image, in order, batched.
 
 image -> evidence (visible text, kind, authored metadata, tied colours: ``pipeline.evidence``) ->
-captions (BLIP, unless ``captioner = "none"``; a second one, decoded with the first, kept where the
-first leaves out subject, scene or state) -> the blind-reader editor prompt with worked examples of
-the same kind -> writer -> clean -> lint, prompt echo, language and the grounding guard -> one
-retry that says what was wrong -> drop the offending sentences while the rest still names the
-subject, or compose an alt text from the evidence alone.
+captions (the captioner backend: BLIP, a vision model on an OpenAI-compatible server, or none; BLIP
+adds a second one, decoded with the first, kept where the first leaves out subject, scene or state)
+-> the blind-reader editor prompt with worked examples of the same kind -> writer (its backend) ->
+clean -> lint, prompt echo, language and the grounding guard -> one retry that says what was wrong
+-> drop the offending sentences while the rest still names the subject, or compose an alt text
+from the evidence alone.
 
 - A decorative candidate is never described: it comes back with ``decorative`` set, for review.
 - A page's language is kept: when no acceptable text in it can be made, the image has no text and
@@ -20,13 +21,14 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from alttext import messages
 from alttext.images import ImageError, LoadedImage, load_image_file
 from alttext.model import Settings
+from alttext.pipeline import backends, grounding
 from alttext.pipeline import clean as cleaning
-from alttext.pipeline import grounding
+from alttext.pipeline.backends import Captioner, Writer
 from alttext.pipeline.cache import Cache, file_sha256, fingerprint
 from alttext.pipeline.elements import combined
 from alttext.pipeline.evidence import Evidence, compose, gather, ocr, visible_items
@@ -40,10 +42,6 @@ SECOND_PASS_PROMPT = "a picture of"
 _CAPTIONED_KINDS = ("", "photo", "illustration")
 # Findings about the whole answer: it is not kept in part.
 _WHOLE = ("empty", "prompt-echo", "language", "missing-text", "subject")
-
-
-class Writer(Protocol):
-    def write(self, conversations: Sequence[Sequence[dict[str, str]]], seeds: Sequence[int | None]) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -97,40 +95,20 @@ _LOADED: dict[tuple[Any, ...], Any] = {}
 
 
 def make_writer(settings: Settings) -> Writer | None:
-    if settings.backend == "none":
-        return None
-    key = ("writer", settings.backend, settings.writer_model, settings.base_url, settings.device, settings.batch_size,
-           settings.timeout, settings.retries, settings.concurrency, settings.quantize)
+    """The writer backend ``settings.backend`` names (``backends.WRITERS``), built once per
+    configuration; None for ``none``."""
+    key = ("writer", *backends.writer_key(settings))
     if key not in _LOADED:
-        _LOADED[key] = _new_writer(settings)
+        _LOADED[key] = backends.new_writer(settings)
     return _LOADED[key]
 
 
-def _new_writer(settings: Settings) -> Writer:
-    if settings.backend == "openai":
-        from alttext.pipeline.writer_openai import OpenAISettings, OpenAIWriter
-
-        return OpenAIWriter(
-            OpenAISettings(
-                base_url=settings.base_url,
-                model=settings.writer_model,
-                timeout=settings.timeout,
-                retries=settings.retries,
-                concurrency=settings.concurrency,
-            )
-        )
-    from alttext.pipeline.writer_transformers import TransformersWriter
-
-    return TransformersWriter(settings.writer_model, device=settings.device, batch_size=settings.batch_size, quantize=settings.quantize)
-
-
-def make_captioner(settings: Settings) -> Any:
-    from alttext.pipeline.caption import Captioner
-
-    key = ("captioner", settings.captioner, settings.device, settings.batch_size, settings.captioner_precision)
+def make_captioner(settings: Settings) -> Captioner | None:
+    """The captioner backend the settings name (``backends.CAPTIONERS``), built once per
+    configuration; None for ``none``."""
+    key = ("captioner", *backends.captioner_key(settings))
     if key not in _LOADED:
-        _LOADED[key] = Captioner(settings.captioner, device=settings.device, batch_size=settings.batch_size,
-                                 precision=settings.captioner_precision)
+        _LOADED[key] = backends.new_captioner(settings)
     return _LOADED[key]
 
 
@@ -170,7 +148,7 @@ def describe(
     *,
     page_languages: Sequence[str] | None = None,
     captions: Sequence[Sequence[str] | None] | None = None,
-    captioner: Any = None,
+    captioner: Captioner | None = None,
     writer: Writer | None = None,
     reader: Any = "settings",
     cache: Cache | None = None,
@@ -244,7 +222,7 @@ def _chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
     return [list(items[k : k + size]) for k in range(0, len(items), max(1, size))]
 
 
-def _run(jobs: list[_Job], given: list[Sequence[str] | None], settings: Settings, captioner: Any, writer: Writer | None,
+def _run(jobs: list[_Job], given: list[Sequence[str] | None], settings: Settings, captioner: Captioner | None, writer: Writer | None,
          reader: Any, progress: Progress) -> None:
     """The pipeline itself, on the jobs no cache holds: each job gets its ``result``."""
     started = time.perf_counter()
@@ -255,7 +233,7 @@ def _run(jobs: list[_Job], given: list[Sequence[str] | None], settings: Settings
     evidence_s = time.perf_counter() - started
     _caption(jobs, given, settings, captioner, progress)
     caption_s = time.perf_counter() - started - evidence_s
-    captioned_by = "(given)" if any(c is not None for c in given) else settings.captioner
+    captioned_by = "(given)" if any(c is not None for c in given) else backends.captioner_label(settings)
     base = dict(backend=settings.backend, writer_model=writer_model(settings), prompt_version=PROMPT_VERSION, captioner=captioned_by)
     for job in jobs:
         b = budget(job.language, settings.length or None, job.evidence.size(job.language))
@@ -264,14 +242,14 @@ def _run(jobs: list[_Job], given: list[Sequence[str] | None], settings: Settings
                                  bounds=(b.minimum, b.maximum), **base)
     todo = [job for job in jobs if _settle(job, settings)]
     if todo:
-        from alttext.pipeline.writer_transformers import TransformersWriter, seed_for
+        from alttext.pipeline.writer_transformers import seed_for
 
         if writer is None:
             writer = make_writer(settings)
-            if isinstance(writer, TransformersWriter) and not writer.loaded:
+            assert writer is not None  # the none backend needs no writer (_settle)
+            if not writer.loaded:  # seconds to minutes, before the first answer: say so
                 progress.note(messages.MODEL_LOADING.format(role="writer", model=settings.writer_model))
                 writer.load()
-        assert writer is not None
         for job in todo:
             job.seed = seed_for(job.loaded.sha256 if job.loaded else hashlib.sha256(job.evidence.caption.encode()).hexdigest())
         _write(_distinct(todo), settings, writer, progress)
@@ -339,13 +317,15 @@ def _big_enough(loaded: LoadedImage) -> bool:
     return loaded.width * loaded.height > 400 and min(loaded.width, loaded.height) > 8
 
 
-def _caption(jobs: list[_Job], given: list[Sequence[str] | None], settings: Settings, captioner: Any, progress: Progress) -> None:
-    """Captions: the given ones, or BLIP's for raster pictures that are not decorative, each
-    picture once; a second caption where the first and the page leave an element out."""
+def _caption(jobs: list[_Job], given: list[Sequence[str] | None], settings: Settings, captioner: Captioner | None,
+             progress: Progress) -> None:
+    """Captions: the given ones, or the captioner's for raster pictures that are not decorative,
+    each picture once; a second caption where the first and the page leave an element out (and the
+    captioner gives one)."""
     for job, caption in zip(jobs, given):
         if caption is not None:
             job.evidence = replace(job.evidence, captions=tuple(c for c in caption if c.strip()))
-    if any(c is not None for c in given) or settings.captioner == "none":
+    if any(c is not None for c in given) or backends.captioner_backend(settings) == "none":
         return
     wanted = [i for i, job in enumerate(jobs) if job.rep == i and job.loaded is not None and job.loaded.image is not None
               and any(other.evidence.kind != "decorative" for other in jobs if other.rep == i)]
@@ -361,23 +341,18 @@ def _caption(jobs: list[_Job], given: list[Sequence[str] | None], settings: Sett
 
     if captioner is None:
         captioner = make_captioner(settings)
+        assert captioner is not None  # the none backend returned above
         if not captioner.loaded:  # seconds to minutes, before the first picture: say so
-            progress.note(messages.MODEL_LOADING.format(role="captioner", model=settings.captioner))
+            progress.note(messages.MODEL_LOADING.format(role="captioner", model=backends.captioner_label(settings)))
             captioner.load()
-    size = getattr(captioner, "batch_size", settings.batch_size)
     progress.stage("captioning", len(wanted), "images")
     found: dict[int, tuple[str, ...]] = {}
-    for chunk in _chunks(wanted, size):
+    for chunk in _chunks(wanted, captioner.batch_size):
         pictures = [jobs[i].loaded.image for i in chunk]  # type: ignore[union-attr]
-        if hasattr(captioner, "caption_pair"):  # both from one pass of the vision encoder
-            answers = captioner.caption_pair(pictures, SECOND_PASS_PROMPT, wanted=lambda k, text, chunk=chunk: wants_second(chunk[k], text))
-            found.update((i, (text,) if again is None or again == text or not again else (text, again)) for i, (text, again) in zip(chunk, answers))
-        else:
-            texts = captioner.caption(pictures)
-            again = [k for k, text in enumerate(texts) if wants_second(chunk[k], text)]
-            more = captioner.caption([pictures[k] for k in again], prompt=SECOND_PASS_PROMPT) if again else []
-            seconds = dict(zip(again, more))
-            found.update((i, (text,) if not seconds.get(k) or seconds[k] == text else (text, seconds[k])) for k, (i, text) in enumerate(zip(chunk, texts)))
+        # BLIP decodes both from one pass of its vision encoder; a backend without a second
+        # caption gives None for it.
+        answers = captioner.caption_pair(pictures, SECOND_PASS_PROMPT, wanted=lambda k, text, chunk=chunk: wants_second(chunk[k], text))
+        found.update((i, tuple(dict.fromkeys(c for c in (text, again) if c))) for i, (text, again) in zip(chunk, answers))
         progress.advance(len(chunk))
     for job in jobs:
         if job.rep in found and job.evidence.kind != "decorative":
@@ -488,8 +463,7 @@ def _write(jobs: list[_Job], settings: Settings, writer: Writer, progress: Progr
         texts = [*job.evidence.texts(job.language), *page]
         own = [*job.evidence.values(job.language), *page]
         drafts.append(_Draft(job, _draft(job, settings), grounding.evidence(texts), "\n".join(texts), "\n".join(own)))
-    size = getattr(writer, "batch_size", None) or max(settings.batch_size, settings.concurrency)
-    keep, forget = getattr(writer, "keep", None), getattr(writer, "forget", None)
+    size = writer.batch_size or max(settings.batch_size, settings.concurrency)
 
     def attempt(batch: list[_Draft], again: bool) -> None:
         if again:  # the retry's prompt also says what was wrong: an answer must not copy that either
@@ -509,19 +483,16 @@ def _write(jobs: list[_Job], settings: Settings, writer: Writer, progress: Progr
     for chunk in _chunks(drafts, size):
         attempt(chunk, again=False)
         failed = [k for k, d in enumerate(chunk) if d.judged[-1][1]]
-        if keep is not None:
-            keep(failed)
+        writer.keep(failed)
         waiting += [chunk[k] for k in failed]
         progress.add(len(failed))
         while len(waiting) >= size:
             attempt(waiting[:size], again=True)
-            if keep is not None:
-                keep([])
+            writer.keep([])
             waiting = waiting[size:]
     if waiting:
         attempt(waiting, again=True)
-    if forget is not None:
-        forget()  # nothing stays kept between runs (watch runs many)
+    writer.forget()  # nothing stays kept between runs (watch runs many)
     for d in drafts:
         _settle_draft(d, settings)
 

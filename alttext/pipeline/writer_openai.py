@@ -1,24 +1,46 @@
-"""The writer on any OpenAI-compatible server: vLLM, SGLang, Ollama, llama.cpp, OpenAI.
+"""OpenAI-compatible servers: vLLM, SGLang, Ollama, llama.cpp, OpenAI. The shared client
+(``OpenAIEndpoint``: one server and model, its replies checked, its errors explained) and the
+writer on it; the captioner on it is ``captioner_openai``.
 
 Requests go out concurrently up to ``concurrency``; the client retries timeouts, 429 and 5xx with
-exponential backoff. Errors are one line that says what to do.
+exponential backoff. Errors are one line that says what to do. Nothing is sent anywhere but the
+configured base URL.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from alttext import messages
+from alttext.pipeline.backends import BackendError, WriterBase
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
-class WriterError(Exception):
-    """The backend cannot be used; ``str()`` says what to do."""
+class ServerError(BackendError):
+    """An OpenAI-compatible server (the writer's or the captioner's) cannot be used; ``str()``
+    says what to do."""
+
+
+WriterError = ServerError  # the name the commands and tests catch
+
+# What servers answer when the model takes no images (llama.cpp without --mmproj: "image input is
+# not supported"; vLLM: "is not a multimodal model"; LM Studio: "Model does not support images";
+# OpenAI: "image_url is only supported by certain models"; Ollama: "missing data required for
+# image input").
+_NO_IMAGES = re.compile(
+    r"(image|vision|multi-?modal)\w*( input)? (is|are) not supported|not a multi-?modal model|image_url is only supported"
+    r"|(does not|doesn't|do not|cannot|can't) (support|accept|handle|process) (image|vision|multi-?modal)|required for image input|mmproj",
+    re.IGNORECASE,
+)
 
 
 def normalise_base_url(url: str) -> str:
@@ -45,7 +67,10 @@ class OpenAISettings:
     concurrency: int = 4
 
 
-class OpenAIWriter:
+class OpenAIEndpoint:
+    """One model on one OpenAI-compatible server: the client, chat completions whose replies are
+    checked, up to ``concurrency`` requests at once, and errors as one line that says what to do."""
+
     def __init__(self, settings: OpenAISettings, key: str | None = None) -> None:
         self.settings = settings
         self.base_url = normalise_base_url(settings.base_url)
@@ -68,7 +93,9 @@ class OpenAIWriter:
             return {}
         return {"chat_template_kwargs": {"enable_thinking": False}, "enable_thinking": False}
 
-    def complete(self, conversation: Sequence[Mapping[str, str]], seed: int | None = None) -> str:
+    def chat(self, conversation: Sequence[Mapping[str, Any]], seed: int | None = None, images: bool = False) -> str:
+        """The answer to one conversation. ``images``: the conversation carries pictures (a model
+        that takes none then gets its own error)."""
         s = self.settings
         extra: dict[str, Any] = {"seed": seed} if seed is not None else {}
         try:
@@ -84,21 +111,21 @@ class OpenAIWriter:
                 **extra,
             )
         except Exception as exc:  # openai's errors, turned into one actionable line
-            raise self._explain(exc) from None
+            raise self._explain(exc, images) from None
         try:
             return _answer(json.loads(response.content))
         except RecursionError:
-            raise WriterError(messages.WRITER_MALFORMED.format(base_url=self.base_url, reason="nested too deeply")) from None
+            raise ServerError(messages.WRITER_MALFORMED.format(base_url=self.base_url, reason="nested too deeply")) from None
         except ValueError as exc:
-            raise WriterError(messages.WRITER_MALFORMED.format(base_url=self.base_url, reason=_reason(exc))) from None
+            raise ServerError(messages.WRITER_MALFORMED.format(base_url=self.base_url, reason=_reason(exc))) from None
 
-    def write(self, conversations: Sequence[Sequence[Mapping[str, str]]], seeds: Sequence[int | None] | None = None) -> list[str]:
-        """One answer per conversation, in order, with up to ``concurrency`` requests at once."""
-        seeds = list(seeds) if seeds is not None else [None] * len(conversations)
-        if len(conversations) <= 1:
-            return [self.complete(c, s) for c, s in zip(conversations, seeds)]
+    def each(self, work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``work`` on every item, in order, with up to ``concurrency`` at once."""
+        items = list(items)
+        if len(items) <= 1:
+            return [work(item) for item in items]
         with ThreadPoolExecutor(max(1, self.settings.concurrency)) as pool:
-            return list(pool.map(self.complete, conversations, seeds))
+            return list(pool.map(work, items))
 
     def models(self) -> list[str]:
         try:
@@ -106,25 +133,39 @@ class OpenAIWriter:
         except Exception:
             return []
 
-    def _explain(self, exc: Exception) -> WriterError:
+    def _explain(self, exc: Exception, images: bool = False) -> ServerError:
         import openai
 
         base = self.base_url
         if isinstance(exc, openai.APITimeoutError):
-            return WriterError(messages.WRITER_TIMEOUT.format(base_url=base, timeout=self.settings.timeout))
+            return ServerError(messages.WRITER_TIMEOUT.format(base_url=base, timeout=self.settings.timeout))
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc
-            return WriterError(messages.WRITER_CONNECT.format(base_url=base, reason=str(cause).splitlines()[0] or type(cause).__name__))
+            return ServerError(messages.WRITER_CONNECT.format(base_url=base, reason=str(cause).splitlines()[0] or type(cause).__name__))
         if isinstance(exc, openai.AuthenticationError):
-            return WriterError(messages.WRITER_UNAUTHORIZED.format(base_url=base))
+            return ServerError(messages.WRITER_UNAUTHORIZED.format(base_url=base))
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if images and isinstance(exc, openai.APIStatusError) and _NO_IMAGES.search(reason):
+            return ServerError(messages.CAPTIONER_NO_IMAGES.format(model=self.settings.model, base_url=base))
         if isinstance(exc, (openai.NotFoundError, openai.BadRequestError)):
             offered = self.models()
             if offered and self.settings.model not in offered:
-                return WriterError(messages.WRITER_UNKNOWN_MODEL.format(base_url=base, model=self.settings.model, models=", ".join(offered)))
+                return ServerError(messages.WRITER_UNKNOWN_MODEL.format(base_url=base, model=self.settings.model, models=", ".join(offered)))
             if isinstance(exc, openai.NotFoundError):
-                return WriterError(messages.WRITER_NOT_FOUND.format(url=base + "/chat/completions"))
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        return WriterError(messages.WRITER_FAILED.format(base_url=base, reason=reason))
+                return ServerError(messages.WRITER_NOT_FOUND.format(url=base + "/chat/completions"))
+        return ServerError(messages.WRITER_FAILED.format(base_url=base, reason=reason))
+
+
+class OpenAIWriter(WriterBase, OpenAIEndpoint):
+    """The writer on an OpenAI-compatible server."""
+
+    def complete(self, conversation: Sequence[Mapping[str, str]], seed: int | None = None) -> str:
+        return self.chat(conversation, seed)
+
+    def write(self, conversations: Sequence[Sequence[Mapping[str, str]]], seeds: Sequence[int | None] | None = None) -> list[str]:
+        """One answer per conversation, in order, with up to ``concurrency`` requests at once."""
+        seeds = list(seeds) if seeds is not None else [None] * len(conversations)
+        return self.each(lambda job: self.complete(*job), zip(conversations, seeds))
 
 
 def _answer(body: Any) -> str:
