@@ -78,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     _pipeline_options(fix)
     fix.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
 
-    apply = commands.add_parser("apply", help="write a reviewed report (from fix --report) into the files")
-    apply.add_argument("report", metavar="REPORT", help="a .json or .csv report")
+    apply = commands.add_parser("apply", help="write reviewed reports (from fix --report) into the files")
+    apply.add_argument("reports", nargs="+", metavar="REPORT", help="a .json or .csv report; several (one per shard) are applied together")
     apply.add_argument("--diff", action="store_true", help="print a unified diff; write nothing")
     apply.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
     apply.add_argument("--exit-zero-even-if-changed", action="store_true", help="exit 0 when files were rewritten and nothing is left")
@@ -294,7 +294,7 @@ def _fix(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     mode = commands.Mode(args.diff, args.dry_run, args.exit_zero_even_if_changed, settings.quiet)
     if args.command == "apply":
-        return commands.apply(args.report, settings, mode)
+        return commands.apply(args.reports, settings, mode)
     return commands.fix(args.paths, settings, mode, report=args.report, shard=args.shard)
 
 

@@ -8,6 +8,7 @@ written, or a configuration, model or server problem.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -151,19 +152,34 @@ def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None
         return finish(fixes, errors, settings, mode, out, err, writable_roots(paths, settings))
 
 
-def apply(report: str, settings: Settings, mode: Mode, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def apply(reports: str | Sequence[str], settings: Settings, mode: Mode, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Write one or more reviewed reports (the reports of a site's shards, together)."""
     from alttext.review import ReportError, load, reviewed
     from alttext.write import roots
 
     out, err = out or sys.stdout, err or sys.stderr
-    try:
-        rows = load(report)
-    except ReportError as exc:
-        print(exc, file=err)
-        return EXIT_ERROR
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple[str, int, int], str] = {}
+    conflicts: list[str] = []
+    for report in [reports] if isinstance(reports, str) else reports:
+        try:
+            loaded = load(report)
+        except ReportError as exc:
+            print(exc, file=err)
+            return EXIT_ERROR
+        for row in loaded:
+            # The same image in two reports (shards that overlapped, a report given twice): once.
+            key = (os.path.normpath(str(row["path"])), row["start"], row["end"])
+            alt = escape.plain(str(row.get("alt") or ""))
+            if key not in seen:
+                seen[key] = alt
+                rows.append(row)
+            elif seen[key] != alt and alt:
+                conflicts.append(messages.APPLY_SKIPPED.format(path=row["path"], line=row["line"], column=row["column"],
+                                                               reason=f"{report} gives this image another alt text than an earlier report"))
     fixes, skipped, errors = reviewed(rows, settings)
-    for skip in skipped:
+    for skip in (*conflicts, *skipped):
         print(escape.terminal(skip), file=err)
     allowed = None if settings.follow_symlinks else roots(settings.root)  # a report names pages of this project only
     rc = finish(fixes, errors, settings, mode, out, err, allowed, remaining=True)
-    return EXIT_FINDINGS if skipped and rc == EXIT_CLEAN else rc
+    return EXIT_FINDINGS if (skipped or conflicts) and rc == EXIT_CLEAN else rc
