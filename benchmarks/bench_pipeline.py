@@ -30,12 +30,18 @@ picture used on several pages, in the same place). Compared, with the models loa
    starting from its first prompt's kept cache);
 3. alttext, warm cache: the same call again, every description read from the cache;
 4. with ``--options`` (on by default; ``--no-options`` skips them), the cold run again with each
-   speed option that is off by default: the writer quantized to int8 (``quantize = "int8"``), and
-   all of the captioner in bf16 (``captioner_precision = "bf16"``).
+   speed option that is off by default: the writer quantized to int8 with torchao (``quantize =
+   "int8"``; skipped where torchao is not installed), and all of the captioner in bf16
+   (``captioner_precision = "bf16"``);
+5. with ``--public`` (on by default; ``--no-public`` skips it), the cold run again on the public
+   path alone, the fallback used where a library internal of the fast path is missing
+   (``fast_path=False``: BLIP's own ``generate()``, the writer's ``generate()`` on left-padded
+   batches with a static cache, no packed layers, no alttext attention). Its ratio is to the same
+   naive loop, so it says what the fallback costs against the default.
 
-5. with ``--ocr`` (on by default; the ``ocr`` extra), the OCR path: the cold run again reading the
+6. with ``--ocr`` (on by default; the ``ocr`` extra), the OCR path: the cold run again reading the
    text in every picture (``ocr = "on"``), and the drawn screenshots, charts and diagrams of
-   ``fixtures/evidence`` read and classified one by one. Runs 1 to 4 read no text (``ocr =
+   ``fixtures/evidence`` read and classified one by one. Runs 1 to 5 read no text (``ocr =
    "off"``): the naive loop reads none, and a ratio compares the same work.
 
 Each runs in a process of its own. Model loading is not timed in any of them. Printed: seconds
@@ -45,13 +51,14 @@ loaded). Exit 1 if a target is missed: cold >= 3x naive (default settings), warm
 peak RSS <= 4 GB, and with the OCR path, reading text and telling the kind take at most 1.5 s per
 picture (on the benchmark's pictures and on the drawn ones).
 
-    python benchmarks/bench_pipeline.py [--naive-images N] [--new-tokens N] [--batch-size N] [--no-options] [--no-ocr] [--json] [--models DIR]
+    python benchmarks/bench_pipeline.py [--naive-images N] [--new-tokens N] [--batch-size N] [--no-options] [--no-public] [--no-ocr] [--json] [--models DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
 import random
@@ -73,6 +80,7 @@ IMAGES, DISTINCT = 32, 24
 TARGET_COLD, TARGET_WARM, TARGET_RSS_GB, TARGET_OCR_S = 3.0, 100.0, 4.0, 1.5
 # Speed options that are off by default, each timed cold in a child process of its own.
 OPTIONS = {"int8 writer": {"quantize": "int8"}, "bf16 captioner": {"captioner_precision": "bf16"}}
+PUBLIC = "public path"  # the cold run with the fast path off: the fallback where an internal is missing
 
 
 def build_models(folder: str) -> None:
@@ -260,10 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=Settings().batch_size, help="alttext's batch_size (default: %(default)s, its own)")
     parser.add_argument("--options", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--public", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the public path alone, the fallback where a library internal is missing")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--models", help="keep the built models in this folder, or reuse them from it")
     parser.add_argument("--ocr", action=argparse.BooleanOptionalAction, default=True, help="also time the OCR path (the ocr extra)")
-    parser.add_argument("--child", choices=["naive", "default", "ocr", *OPTIONS], help=argparse.SUPPRESS)  # internal: one run's own process
+    parser.add_argument("--child", choices=["naive", "default", "ocr", PUBLIC, *OPTIONS], help=argparse.SUPPRESS)  # internal: one run's own process
     return in_work_folder(run, parser.parse_args(argv))
 
 
@@ -302,9 +312,11 @@ def run_child(args: argparse.Namespace, models: str, work: str) -> int:
     settings = dataclasses.replace(Settings(), captioner=os.path.join(models, "blip"), writer_model=os.path.join(models, "qwen3"),
                                    backend="transformers", device="cpu", batch_size=args.batch_size, ocr="on" if args.child == "ocr" else "off",
                                    **OPTIONS.get(args.child, {}))
-    captioner = Captioner(settings.captioner, device="cpu", batch_size=settings.batch_size, precision=settings.captioner_precision)
+    fast = args.child != PUBLIC
+    captioner = Captioner(settings.captioner, device="cpu", batch_size=settings.batch_size, precision=settings.captioner_precision,
+                          fast_path=fast)
     writer = TransformersWriter(settings.writer_model, device="cpu", batch_size=settings.batch_size,
-                                max_new_tokens=args.new_tokens, quantize=settings.quantize)
+                                max_new_tokens=args.new_tokens, quantize=settings.quantize, fast_path=fast)
     captioner.load()
     writer.load()
     rows: dict[str, dict[str, Any]] = {}
@@ -338,7 +350,10 @@ def run(args: argparse.Namespace, work: str) -> int:
     # The naive loop runs before and after alttext's cold run and counts as their mean: the machine
     # drifts (10-20% here) over a run, and naive and cold, timed one after the other, would carry
     # the drift into their ratio.
-    runs = ["naive", "default", "naive"] + (["ocr"] if args.ocr else []) + (list(OPTIONS) if args.options else [])
+    options = [name for name in OPTIONS if name != "int8 writer" or importlib.util.find_spec("torchao")] if args.options else []
+    if args.options and len(options) < len(OPTIONS):
+        say("int8 writer skipped: it needs torchao (pip install 'alttext[int8]')")
+    runs = ["naive", "default", "naive"] + (["ocr"] if args.ocr else []) + ([PUBLIC] if args.public else []) + options
     rows: dict[str, dict[str, Any]] = {}
     peaks: dict[str, float] = {}
     naive_seconds: list[float] = []
@@ -392,6 +407,10 @@ def run(args: argparse.Namespace, work: str) -> int:
                   f"the whole run {ocr['run_added_per_image_s']:+.2f} s per distinct picture; "
                   f"reading and classifying the {len(os.listdir(os.path.join(os.path.dirname(HERE), 'fixtures', 'evidence', 'images')))} "
                   f"drawn screenshots, charts and diagrams of fixtures/evidence took {ocr['drawn_ocr_s']:.2f} s each")
+        public = rows.get(f"alttext cold, {PUBLIC}")
+        if public is not None:
+            print(f"public path alone (the fallback where a library internal is missing): {public['vs_naive']:.2f}x naive, "
+                  f"against {cold:.2f}x with the fast path ({public['seconds'] / rows['alttext cold']['seconds']:.2f}x its time)")
         print("naive loop, before and after the cold run: " + ", ".join(f"{t:.2f} s" for t in rows["naive"]["timed"]) + " (their mean above)")
         print("peak RSS, both models loaded: " + ", ".join(f"{gb:.2f} GB ({name})" for name, gb in peaks.items()))
         for name, ok in checks.items():

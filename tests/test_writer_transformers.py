@@ -7,11 +7,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from alttext.pipeline.caption import ModelLoadError  # noqa: E402
+from alttext.pipeline.caption import ModelLoadError, cpu_has_bf16  # noqa: E402
 from alttext.pipeline.evidence import Evidence  # noqa: E402
 from alttext.pipeline.prompt import Context, build_messages  # noqa: E402
 from alttext.pipeline.writer_transformers import TransformersWriter, seed_for  # noqa: E402
-from tests.conftest import QWEN3  # noqa: E402
+from tests.conftest import QWEN3, require  # noqa: E402
 from tests.models import tiny_qwen3  # noqa: E402
 
 
@@ -414,26 +414,37 @@ def test_shared_prefix_of_rows() -> None:
     assert writer.shared_prefix([[7, 2], [1, 2]]) == 0
 
 
-def test_int8_writer_quantizes_its_linear_layers(qwen: str) -> None:
-    import torch
+def test_int8_writer_quantizes_its_linear_layers_with_torchao(qwen: str, capsys: pytest.CaptureFixture[str]) -> None:
+    require("torchao")
+    from torchao.quantization import Int8Tensor
 
+    capsys.readouterr()
     writer = TransformersWriter(qwen, device="cpu", quantize="int8", max_new_tokens=6)
     answers = writer.write(_conversations(), [1, 2, 3])
     assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-
-    assert sum(isinstance(m, DynamicLinear) for m in writer._model.modules()) >= 7  # q, k, v, o, gate, up, down
-    assert not any(isinstance(m, torch.nn.Linear) for m in writer._model.modules())
+    layers = [m for m in writer._model.modules() if type(m).__name__ == "Linear"]
+    assert len(layers) >= 8 and all(isinstance(m.weight, Int8Tensor) for m in layers)  # q, k, v, o, gate, up, down, the output
+    assert writer._fast  # alttext's decode loop runs on the quantized layers
     # The same seeds give the same answers on a rerun.
     assert writer.write(_conversations(), [1, 2, 3]) == answers
+    assert capsys.readouterr().err == ""  # no warning: the int8 path's internals are all there
+
+
+def test_int8_without_torchao_is_one_line(qwen: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchao", None)
+    with pytest.raises(ModelLoadError) as caught:
+        TransformersWriter(qwen, device="cpu", quantize="int8").load()
+    assert str(caught.value) == "alttext: error: quantize = \"int8\" needs torchao: pip install 'alttext[int8]', or set quantize = \"none\""
 
 
 def test_the_writer_loads_with_packed_linear_layers_but_its_tied_output(qwen: str) -> None:
     import torch
 
-    from alttext.pipeline.caption import _packing_works
+    from tests.test_caption import _packable
 
-    if not _packing_works():
+    if not _packable("bfloat16" if cpu_has_bf16() else "float32"):
         pytest.skip("this torch packs no linear layers")
     writer = TransformersWriter(qwen, device="cpu", max_new_tokens=6)
     writer.load()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alttext import messages
@@ -20,6 +22,29 @@ HUB_PROBE_TIMEOUT_S = 2.0
 
 class ModelLoadError(Exception):
     """A model that cannot be loaded; ``str()`` says how to get it."""
+
+
+class Unusable(Exception):
+    """A library internal that a fast path needs is missing here, or gave other results than the
+    public path on a probe at load; ``str()`` names it."""
+
+
+_WARNED: set[str] = set()  # the fast-path warnings this process has printed
+
+
+def warn_public_path(role: str, internals: Sequence[str]) -> None:
+    """Say on stderr, in one line and once per process, that ``internals`` cannot be used here, so
+    the ``role`` runs on the public path instead (slower, same results)."""
+    if not internals:
+        return
+    import torch
+    import transformers
+
+    line = messages.FAST_PATH_OFF.format(internals="; ".join(internals), role=role, torch=torch.__version__,
+                                         transformers=transformers.__version__)
+    if line not in _WARNED:
+        _WARNED.add(line)
+        print(line, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

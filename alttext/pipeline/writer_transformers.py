@@ -8,19 +8,24 @@ retry, whose prompt is the first one with the broken rules added near the end, t
 what follows the part it shares with it. Each row then generates from a preallocated (static)
 cache holding that prefix, padding, its own tokens and room for a typical answer (``ANSWER_ROOM``;
 it grows when an answer needs more), so every row generates from its own last token and no token
-copies the whole cache. On CPU, where alttext's own attention runs, the prefix
-is not copied into each row: it stays one row outside the batch's cache, read once per step for
-all rows (``prefix_attention``). On CPU the linear layers' weights are packed once for oneDNN
-(``caption.pack_linear_layers``): the same bf16 or fp32 arithmetic, and a decode step's linear
-products (a few rows each) take about half the time. On CPU, ``quantize="int8"`` replaces the linear
-layers with dynamically quantized int8 ones (an option: on this project's bf16 CPU its writing
-was faster than bf16's in the pipeline benchmark, but the process needed almost twice the
-memory, and its effect on the wording could not be measured). Sampling uses the settings Qwen3
-recommends for non-thinking use (temperature 0.6, top_p 0.95, top_k 20), in alttext's own
-decode loop: ``generate()``'s arithmetic, without its per-token sort of and draw from the whole
-vocabulary, and, on CPU, attention for the one new token per row without copying the cache. The
-draws come from one generator per batch, so a batch is seeded from its images' seeds together:
-the same images in the same batches give the same text on a rerun.
+copies the whole cache. On CPU, where alttext's own attention runs, the prefix is not copied into
+each row: it stays one row outside the batch's cache, read once per step for all rows
+(``prefix_attention``). On CPU the linear layers' weights are packed once for oneDNN
+(``caption.pack_linear_layers``): the same bf16 or fp32 arithmetic, for decode steps of a few rows
+whose cost is reading the weights. ``quantize="int8"`` (CPU) quantizes the linear layers with
+torchao's dynamic int8 quantization instead. Sampling uses the settings Qwen3 recommends for
+non-thinking use (temperature 0.6, top_p 0.95, top_k 20; a temperature of 0 is greedy), in
+alttext's own decode loop: ``generate()``'s arithmetic, without its per-token sort of and draw
+from the whole vocabulary, and, on CPU, attention for the one new token per row without copying
+the cache. The draws come from one generator per batch, so a batch is seeded from its images'
+seeds together: the same images in the same batches give the same text on a rerun.
+
+All of that fast path relies on transformers and torch internals (the cache's layers, the
+``cache=`` keyword, the attention interface, oneDNN's packing ops). Each is checked at load, on a
+probe against the public computation; where one is missing or gives other numbers, it is not
+used, one warning line says so, and the public path runs: ``generate()`` on left-padded batches
+with a static cache, the same sampling settings, the same seeds (other draws from the same
+distribution). ``fast_path=False`` runs the public path alone.
 """
 
 from __future__ import annotations
@@ -34,20 +39,31 @@ from typing import Any
 
 from alttext import messages
 from alttext.pipeline.caption import (
+    PAGE_DROPPING,
+    differs,
+    on_linux,
+    probe_values,
     cpu_has_bf16,
     model_load_error,
     no_loading_bars,
     pack_linear_layers,
+    page_dropping_works,
     pick_device,
+    quiet_loading,
     use_cpu_threads,
 )
-from alttext.pipeline.models import ModelLoadError, locate
+from alttext.pipeline.models import ModelLoadError, Unusable, locate, warn_public_path
 
 DEFAULT_WRITER = "Qwen/Qwen3-0.6B"
 # Tokens an answer may take: an alt text of the longest default budget (187 English characters, 90
 # Chinese) is 50 to 90 tokens. A small model that rambles on stops here instead of at 256; what
 # it says past the budget is cut by cleaning anyway.
 ANSWER_TOKENS = 160
+
+# The internals the fast path needs, as the warning names them.
+DECODE_LOOP = "transformers' cache= keyword, StaticCache and DynamicCache layers (alttext's decode loop)"
+ATTENTION = "transformers' AttentionInterface, sdpa_mask, sdpa_attention_forward and config._attn_implementation (alttext's decode attention)"
+INT8 = "torchao's quantize_ with Int8DynamicActivationInt8WeightConfig (the int8 writer)"
 
 
 @dataclass
@@ -119,6 +135,7 @@ class TransformersWriter:
         top_k: int = 20,
         max_new_tokens: int = ANSWER_TOKENS,
         quantize: str = "none",
+        fast_path: bool = True,
     ) -> None:
         self.model_id = model
         self.device_setting = device
@@ -126,7 +143,10 @@ class TransformersWriter:
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
         self.max_new_tokens = max_new_tokens
         self.quantize = quantize
+        self.fast_path = fast_path  # False: generate() and plain layers, no library internals
         self.device = "cpu"
+        self._fast = False  # alttext's own decode loop (else generate()), decided at load
+        self._static_cache = True  # generate() with a static cache, until the model refuses one
         self._model: Any = None
         self.tokenizer: Any = None
         # The last shared prefix run (its tokens and KV cache, one row). Every prompt starts with
@@ -159,13 +179,17 @@ class TransformersWriter:
 
         no_loading_bars()
         self.device = pick_device(self.device_setting)
+        int8 = self.quantize == "int8" and self.device == "cpu"
+        if int8 and not _installed("torchao"):
+            raise ModelLoadError(messages.INT8_NEEDS)
         # bf16 is Qwen3's own precision: on a GPU, and on a CPU with native bf16 arithmetic, it
         # halves the memory and is faster. int8 quantization starts from fp32.
         native = self.device == "cuda" or (self.device == "cpu" and cpu_has_bf16())
-        dtype = torch.bfloat16 if native and self.quantize != "int8" else torch.float32
+        dtype = torch.bfloat16 if native and not int8 else torch.float32
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **options)
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **options)
+            with quiet_loading():
+                model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **options)
         except (OSError, ValueError) as exc:
             raise model_load_error("writer", self.model_id, "writer_model", exc) from None
         except Exception as exc:  # a GGUF file the reader cannot parse fails in its own ways
@@ -177,14 +201,87 @@ class TransformersWriter:
             tokenizer.pad_token = tokenizer.eos_token
         self.tokenizer = tokenizer
         model = model.to(self.device).eval()
+        missing: list[str] = []
+        packed = 0
         if self.device == "cpu":
             use_cpu_threads()
-            if self.quantize == "int8":
-                model = quantize_int8(model)
-            else:
-                pack_linear_layers(model)
-            use_decode_attention(model)
+            try:
+                if int8:
+                    quantize_int8(model)
+                elif self.fast_path:
+                    packed = pack_linear_layers(model)
+            except Unusable as exc:
+                missing.append(str(exc))
         self._model = model
+        if self.fast_path:
+            missing += self._use_fast_path()
+            if packed and on_linux() and not page_dropping_works():
+                missing.append(PAGE_DROPPING)
+        warn_public_path("writer", missing)
+
+    def _use_fast_path(self) -> list[str]:
+        """Turn on alttext's decode attention (CPU) and decode loop where their internals are here
+        and give the public forward's logits on a probe; the names of those that are not."""
+        missing = []
+        if self.device == "cpu":
+            try:
+                use_decode_attention(self._model)
+            except Unusable as exc:
+                missing.append(str(exc))
+        self._fast = self._loop_agrees()
+        if not self._fast and self._separate_prefix():  # with transformers' own SDPA, perhaps
+            self._model.set_attn_implementation("sdpa")
+            self._fast = self._loop_agrees()
+            if self._fast:
+                missing.append(ATTENTION)
+        if not self._fast:
+            missing.append(DECODE_LOOP)
+        return missing
+
+    def _loop_agrees(self) -> bool:
+        """Whether alttext's decode loop, on two short rows that share a prefix (cropped from a
+        longer last prefix; the cache grows for the first token drawn), draws from the logits of
+        the model's own forward over the whole left-padded rows, step after step. About as much
+        work as writing two tokens."""
+        import torch
+
+        model = self._model
+        vocab = model.get_input_embeddings().num_embeddings
+        ids = [(101 + 7919 * k) % vocab for k in range(10)]
+        rows = [ids[:7], ids[:4] + ids[7:9]]
+        steps: list[Any] = []
+
+        def greedy(logits: Any) -> Any:
+            steps.append(logits.float())
+            return logits.argmax(-1)
+
+        try:  # anything going wrong in a probe means the public path
+            with torch.inference_mode():
+                self.prefix_cache(ids[:6])  # the batch's shared prefix crops it
+                self._room()
+                inputs, length, _ = self._layout(rows, 0, room=0 if self._growable else None)
+                drawn = self._loop(inputs, length, greedy, 2)  # the prompt, then one token, for which the cache grows
+                pad = self.tokenizer.pad_token_id
+                width = max(len(row) for row in rows)
+                plain = torch.tensor([[pad] * (width - len(row)) + row for row in rows], device=self.device)
+                mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=self.device)
+                plain = torch.cat([plain, drawn[:, :-1]], dim=1)
+                mask = torch.cat([mask, mask.new_ones(len(rows), drawn.shape[1] - 1)], dim=1)
+                ours = self._separate_prefix()
+                if ours:
+                    model.set_attn_implementation("sdpa")
+                try:
+                    logits = model(input_ids=plain, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits
+                finally:
+                    if ours:
+                        model.set_attn_implementation(DECODE_ATTENTION)
+                dtype = model.get_input_embeddings().weight.dtype if self.quantize != "int8" else torch.bfloat16
+                agrees = bool(steps) and not any(differs(got, logits[:, width - 1 + s], dtype) for s, got in enumerate(steps))
+        except Exception:  # anything going wrong in a probe means the public path
+            agrees = False
+        finally:
+            self._prefix, self._last, self.prefix_tokens_run = None, None, 0
+        return agrees
 
     def prompt_text(self, conversation: Sequence[Mapping[str, str]]) -> str:
         self.load()
@@ -216,8 +313,6 @@ class TransformersWriter:
         return inputs, length
 
     def _prepare(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> tuple[dict[str, Any], int, _Batch]:
-        import torch
-
         self.load()
         self._last = None  # the last batch's cache is released first (and its prefix changes below)
         rows = [self.tokenizer(self.prompt_text(c), add_special_tokens=False)["input_ids"] for c in conversations]
@@ -226,6 +321,18 @@ class TransformersWriter:
             inputs = dict(self.encode(conversations))
             inputs["cache"] = self._preallocated(None, len(rows), inputs["input_ids"].shape[1] + self._room())
             return inputs, inputs["input_ids"].shape[1], _Batch(rows, inputs["attention_mask"], inputs["cache"], 0)
+        instructions = list(conversations[0][:-1])  # the rules and worked examples, before the picture's own message
+        start = min(shared, _common(rows[0], self.tokenizer(self.prompt_text(instructions), add_special_tokens=False)["input_ids"]))
+        return self._layout(rows, start)
+
+    def _layout(self, rows: list[list[int]], start: int, room: int | None = None) -> tuple[dict[str, Any], int, _Batch]:
+        """``_prepare`` for token rows that share a prefix of two tokens or more (see ``prepare``);
+        a kept row's cache is taken from ``start`` on. ``room``: columns for the answer (default
+        ``_room()``)."""
+        import torch
+
+        shared = self.shared_prefix(rows)
+        room = self._room() if room is None else room
         taken = self._take_kept(rows, shared)
         reused = [t.keys[0].shape[1] if t is not None else 0 for t in taken]
         width = max(reused)
@@ -237,13 +344,11 @@ class TransformersWriter:
         mask = torch.tensor([[1] * shared + [0] * (width - n) + [1] * n + [0] * (tail - len(r)) + [1] * len(r)
                              for n, r in zip(reused, rest)], device=self.device)
         prefix = self.prefix_cache(rows[0][:shared])
-        instructions = list(conversations[0][:-1])  # the rules and worked examples, before the picture's own message
-        start = min(shared, _common(rows[0], self.tokenizer(self.prompt_text(instructions), add_special_tokens=False)["input_ids"]))
         kept = taken if width else None
         if not self._separate_prefix():
-            cache = self._preallocated(prefix, len(rows), ids.shape[1] + self._room(), kept)
+            cache = self._preallocated(prefix, len(rows), ids.shape[1] + room, kept)
             return {"input_ids": ids, "attention_mask": mask, "cache": cache}, ids.shape[1], _Batch(rows, mask, cache, start)
-        cache = self._preallocated(None, len(rows), ids.shape[1] - shared + self._room(), kept)
+        cache = self._preallocated(None, len(rows), ids.shape[1] - shared + room, kept)
         layers = [(layer.keys, layer.values) for layer in prefix.layers]
         inputs = {"input_ids": ids, "attention_mask": mask, "cache": cache, "prefix": layers}
         return inputs, ids.shape[1], _Batch(rows, mask, cache, start, shared, layers)
@@ -371,21 +476,68 @@ class TransformersWriter:
         out: list[str] = []
         for start in range(0, len(conversations), self.batch_size):
             batch = conversations[start : start + self.batch_size]
+            seed = _batch_seed(seeds[start : start + self.batch_size])
+            if not self._fast:
+                out.extend(self._write_public(batch, seed))
+                continue
             inputs, prompt_length, last = self._prepare(batch)
-            torch.manual_seed(_batch_seed(seeds[start : start + self.batch_size]))
+            torch.manual_seed(seed)
             with torch.inference_mode():
                 answers = self.generate(inputs, prompt_length)
             out.extend(self.tokenizer.batch_decode(answers, skip_special_tokens=True))
             self._last = last
         return out
 
+    def _write_public(self, conversations: Sequence[Sequence[Mapping[str, str]]], seed: int) -> list[str]:
+        """The public path: ``generate()`` on the left-padded batch, with a static cache where the
+        model takes one, and the same sampling settings and seed (the draws differ from the fast
+        path's, the distribution does not). No prefix is reused and nothing is kept."""
+        import torch
+
+        inputs = self.encode(conversations)
+        length = inputs["input_ids"].shape[1]
+        settings: dict[str, Any] = ({"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k}
+                                    if self.temperature > 0 else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None})
+        settings.update(max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+                        disable_compile=True)  # every batch has its own shape: compiling each would cost more than it saves
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            if self._static_cache:
+                try:
+                    out = self._model.generate(**inputs, **settings, cache_implementation="static")
+                except (ValueError, TypeError, NotImplementedError):  # a model that takes no static cache
+                    self._static_cache = False
+                    torch.manual_seed(seed)
+            if not self._static_cache:
+                out = self._model.generate(**inputs, **settings)
+        stop = set(self._ends())
+        answers = [row[: next((k for k, t in enumerate(row) if t in stop), len(row))] for row in out[:, length:].tolist()]
+        return self.tokenizer.batch_decode(answers, skip_special_tokens=True)
+
+    def _ends(self) -> list[int]:
+        ends = self._model.generation_config.eos_token_id
+        return list(ends) if isinstance(ends, list) else [ends]
+
     def generate(self, inputs: Mapping[str, Any], prompt_length: int) -> list[list[int]]:
-        """The sampled answer tokens of each row, up to its end-of-text token.
+        """The sampled answer tokens of each row (the most likely ones at a temperature of 0), up
+        to its end-of-text token.
 
         What ``generate()`` does with these settings, without its per-token work on the whole
         vocabulary: the nucleus is chosen within the top k tokens, so sorting and drawing look
         at k tokens, not 151,936.
         """
+        if self.temperature > 0:
+            tokens = self._loop(inputs, prompt_length, lambda logits: sample(logits, self.temperature, self.top_k, self.top_p))
+        else:
+            tokens = self._loop(inputs, prompt_length, lambda logits: logits.argmax(-1))
+        stop = set(self._ends())
+        return [row[: next((k for k, t in enumerate(row) if t in stop), len(row))] for row in tokens.tolist()]
+
+    def _loop(self, inputs: Mapping[str, Any], prompt_length: int, draw: Any, steps: int | None = None) -> Any:
+        """alttext's decode loop: each step runs every row's newest tokens through the model and
+        ``draw``s one token per row from its logits, up to ``steps`` (``max_new_tokens``) or every
+        row's end-of-text token. The tokens drawn, (rows, steps), the padding token after a row's
+        end."""
         import torch
 
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
@@ -398,15 +550,14 @@ class TransformersWriter:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         step = ids[:, past:]
         step_positions = positions[:, past:]
-        ends = self._model.generation_config.eos_token_id
-        ends = torch.tensor(ends if isinstance(ends, list) else [ends], device=self.device)
+        ends = torch.tensor(self._ends(), device=self.device)
         finished = torch.zeros(rows, dtype=torch.bool, device=self.device)
         tokens = []
-        for _ in range(self.max_new_tokens):
+        for _ in range(self.max_new_tokens if steps is None else steps):
             _make_room(cache, step.shape[1])
             logits = self._model(input_ids=step, attention_mask=mask[:, shared:], position_ids=step_positions, cache=cache,
                                  use_cache=True, logits_to_keep=1, **extra).logits[:, -1]
-            token = sample(logits, self.temperature, self.top_k, self.top_p).masked_fill(finished, self.tokenizer.pad_token_id)
+            token = draw(logits).masked_fill(finished, self.tokenizer.pad_token_id)
             tokens.append(token)
             finished |= torch.isin(token, ends)
             if bool(finished.all()):
@@ -414,17 +565,14 @@ class TransformersWriter:
             step = token[:, None]
             step_positions = step_positions[:, -1:] + 1
             mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=1)
-        stop = set(ends.tolist())
-        answers = []
-        for row in torch.stack(tokens, dim=1).tolist():
-            answers.append(row[: next((k for k, t in enumerate(row) if t in stop), len(row))])
-        return answers
+        return torch.stack(tokens, dim=1)
 
 
 # Columns preallocated for each row's answer. An alt text of the default length is about 30 to 40
-# tokens; ``max_new_tokens`` (256) only bounds a runaway answer. Every decode step reads every
-# column of the cache, written or not, so a cache sized for 256 would read hundreds of empty
-# columns per row and step, and hold them in memory; an answer that needs more grows it.
+# tokens; ``max_new_tokens`` (``ANSWER_TOKENS``) only bounds a runaway answer. Every decode step
+# reads every column of the cache, written or not, so a cache sized for all of it would read about
+# a hundred empty columns per row and step, and hold them in memory; an answer that needs more
+# grows it.
 ANSWER_ROOM = 64
 
 
@@ -451,23 +599,65 @@ def _make_room(cache: Any, tokens: int) -> None:
 DECODE_ATTENTION = "alttext_decode"
 
 
-def use_decode_attention(model: Any) -> None:
+def use_decode_attention(model: Any) -> bool:
     """On CPU, attention for one new token per row as two matrix products over the key/value
     heads: eager attention's arithmetic without its copy of every key and value per query head.
-    SDPA's CPU kernel, built for many queries at once, still runs the prompt. Models that do not
-    take a custom attention keep their own."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, sdpa_mask
-
-    if getattr(model.config, "_attn_implementation", None) != "sdpa":
-        return
-    AttentionInterface.register(DECODE_ATTENTION, decode_attention)
-    if DECODE_ATTENTION not in ALL_MASK_ATTENTION_FUNCTIONS:
-        AttentionMaskInterface.register(DECODE_ATTENTION, sdpa_mask)
+    SDPA's CPU kernel, built for many queries at once, still runs the prompt. Only a model on SDPA
+    changes, and only one that takes a custom attention. Returns whether the model changed.
+    Unusable, and the model unchanged, where transformers' attention interface is not there, or
+    alttext's attention gives other outputs than transformers' SDPA function on a probe."""
+    try:
+        from transformers import AttentionInterface
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+        from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, sdpa_mask
+    except ImportError:
+        raise Unusable(ATTENTION) from None
+    if not hasattr(model.config, "_attn_implementation") or not _decode_attention_agrees(sdpa_attention_forward):
+        raise Unusable(ATTENTION)
+    if model.config._attn_implementation != "sdpa":
+        return False
+    try:
+        AttentionInterface.register(DECODE_ATTENTION, decode_attention)
+        if DECODE_ATTENTION not in ALL_MASK_ATTENTION_FUNCTIONS:
+            AttentionMaskInterface.register(DECODE_ATTENTION, sdpa_mask)
+    except (AttributeError, TypeError, ValueError):
+        raise Unusable(ATTENTION) from None
     try:
         model.set_attn_implementation(DECODE_ATTENTION)
-    except (ValueError, NotImplementedError, AttributeError):
+    except (ValueError, NotImplementedError, AttributeError):  # a model that takes no custom attention
         model.set_attn_implementation("sdpa")
+        return False
+    return model.config._attn_implementation == DECODE_ATTENTION
+
+
+def _decode_attention_agrees(sdpa_attention_forward: Any) -> bool:
+    """Whether ``decode_attention`` gives what transformers' SDPA attention gives, on fixed
+    numbers: one new token per row (left padding and unwritten room masked), a prompt, and both
+    after a prefix kept once for all rows."""
+    import torch
+
+    class Attention(torch.nn.Module):
+        num_key_value_groups, is_causal, layer_idx = 2, True, 0
+
+    try:
+        with torch.inference_mode():
+            key, value = probe_values((2, 2, 6, 8), torch.float32), probe_values((2, 2, 6, 8), torch.float32).flip(-1)
+            shared_keys, shared_values = probe_values((1, 2, 3, 8), torch.float32).flip(-2), probe_values((1, 2, 3, 8), torch.float32)
+            for tokens in (1, 3):
+                query = probe_values((2, 4, tokens, 8), torch.float32).flip(0) * 2
+                mask = torch.ones(2, 1, tokens, 6, dtype=torch.bool).tril(6 - tokens - 1)
+                mask[0, ..., :2] = False  # left padding
+                want, _ = sdpa_attention_forward(Attention(), query, key, value, mask, scaling=0.3)
+                got, _ = decode_attention(Attention(), query, key, value, mask, scaling=0.3)
+                whole = torch.cat([torch.ones(2, 1, tokens, 3, dtype=torch.bool), mask], dim=-1)
+                want_prefix, _ = sdpa_attention_forward(Attention(), query, torch.cat([shared_keys.expand(2, -1, -1, -1), key], 2),
+                                                        torch.cat([shared_values.expand(2, -1, -1, -1), value], 2), whole, scaling=0.3)
+                got_prefix, _ = decode_attention(Attention(), query, key, value, mask, scaling=0.3, alttext_prefix=[(shared_keys, shared_values)])
+                if differs(got, want, torch.float32) or differs(got_prefix, want_prefix, torch.float32):
+                    return False
+    except Exception:  # anything going wrong in a probe means the public path
+        return False
+    return True
 
 
 def decode_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
@@ -565,13 +755,32 @@ def sample(logits: Any, temperature: float, top_k: int, top_p: float) -> Any:
 
 
 def quantize_int8(model: Any) -> Any:
-    """``model`` with its linear layers dynamically quantized to int8 (CPU only)."""
-    import warnings
-
+    """``model`` with its linear layers' weights in int8, and their inputs quantized to int8 per
+    token as they come (torchao's dynamic int8 quantization; CPU). Unusable, and the model as it
+    was, where torchao's API is not there, or its product is not close to the float one on a
+    probe."""
     import torch
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch marks eager quantization deprecated (torchao replaces it)
-        from torch.ao.quantization import quantize_dynamic
-
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    with quiet_loading():
+        try:
+            from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+        except Exception:  # an install that does not import (another torch) fails in its own ways
+            raise Unusable(INT8) from None
+        try:
+            layer = torch.nn.utils.skip_init(torch.nn.Linear, 64, 32)  # no random initialisation: the generator's state stays
+            with torch.no_grad():
+                layer.weight.copy_(probe_values((32, 64), torch.float32))
+                layer.bias.copy_(probe_values((32,), torch.float32))
+            x = probe_values((3, 64), torch.float32).flip(-1)
+            with torch.inference_mode():
+                want = layer(x)
+            probe = torch.nn.Sequential(layer)
+            quantize_(probe, Int8DynamicActivationInt8WeightConfig())
+            with torch.inference_mode():
+                wrong = differs(probe(x), want, torch.bfloat16)  # int8 rounds more than bf16 does per value, less over a product
+        except Exception:  # anything going wrong in a probe means the unquantized model
+            wrong = True
+        if wrong:
+            raise Unusable(INT8)
+        quantize_(model, Int8DynamicActivationInt8WeightConfig())
+    return model
