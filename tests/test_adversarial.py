@@ -180,7 +180,7 @@ def _only_the_alts(kind: Kind, case: str) -> re.Pattern[str]:
 class Answers(Script):
     by_token: dict[str, str] = field(default_factory=dict)
 
-    def next(self) -> tuple[int, str, float]:
+    def next(self, pictures: bool = False) -> tuple[int, str | bytes, float]:
         with self.lock:  # one request at a time (concurrency = 1): the last one is this one
             prompt = "\n".join(m["content"] for m in self.requests[-1]["body"]["messages"])
         return next(((200, reply, 0.0) for token, reply in self.by_token.items() if token in prompt), (200, CONTROL_REPLY, 0.0))
