@@ -151,3 +151,22 @@ def test_a_reply_nested_too_deeply_is_one_line() -> None:
         with pytest.raises(WriterError) as info:
             _writer(url, retries=0).complete(CONVERSATION)
     assert str(info.value) == f"alttext: error: {url}/v1 sent a malformed chat completion: nested too deeply"
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "about_model"),
+    [
+        pytest.param(400, "This model's maximum context length is 256 tokens. However, you requested 549 tokens.", False, id="context-length"),
+        pytest.param(400, "The model `qwen9` does not exist.", True, id="openai-400-unknown"),
+        pytest.param(400, "invalid model ID", True, id="invalid-model"),
+    ],
+)
+def test_a_400_is_blamed_on_the_model_only_when_it_says_so(status: int, answer: str, about_model: bool) -> None:
+    # llama.cpp's server answers any model name; its /v1/models lists only its alias.
+    with serve(Script(replies=[(status, answer, 0.0)], models=["smollm2"])) as url:
+        with pytest.raises(WriterError) as info:
+            _writer(url, model="qwen9", retries=0).complete(CONVERSATION)
+    if about_model:
+        assert str(info.value) == f"alttext: error: {url}/v1 has no model 'qwen9'; it offers: smollm2"
+    else:
+        assert str(info.value).startswith(f"alttext: error: {url}/v1 failed: Error code: 400") and "maximum context length" in str(info.value)

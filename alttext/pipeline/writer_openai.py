@@ -41,6 +41,8 @@ _NO_IMAGES = re.compile(
     r"|(does not|doesn't|do not|cannot|can't) (support|accept|handle|process) (image|vision|multi-?modal)|required for image input|mmproj",
     re.IGNORECASE,
 )
+_MODEL_PROBLEM = re.compile(r"(?:model|engine)\b[^.]{0,80}\b(?:not found|does not exist|not exist|unknown|invalid|not available|no such)"
+                            r"|(?:unknown|invalid|no such)\s+model", re.IGNORECASE)
 
 
 def normalise_base_url(url: str) -> str:
@@ -147,7 +149,10 @@ class OpenAIEndpoint:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         if images and isinstance(exc, openai.APIStatusError) and _NO_IMAGES.search(reason):
             return ServerError(messages.CAPTIONER_NO_IMAGES.format(model=self.settings.model, base_url=base))
-        if isinstance(exc, (openai.NotFoundError, openai.BadRequestError)):
+        # A 400 is about the model only when it says so (a context-length error is not, even
+        # from a server that lists another name: llama.cpp serves its one model under any name).
+        about_model = isinstance(exc, openai.NotFoundError) or bool(_MODEL_PROBLEM.search(reason))
+        if isinstance(exc, (openai.NotFoundError, openai.BadRequestError)) and about_model:
             offered = self.models()
             if offered and self.settings.model not in offered:
                 return ServerError(messages.WRITER_UNKNOWN_MODEL.format(base_url=base, model=self.settings.model, models=", ".join(offered)))
