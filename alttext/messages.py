@@ -88,6 +88,7 @@ MODELS_PULLING = "downloading the {role} {model}"
 MODELS_OFFLINE = "alttext: error: the hub cannot be reached (or HF_HUB_OFFLINE is set): alttext models pull needs a network"
 
 WRITER_CONNECT = "alttext: error: cannot connect to {base_url}: is the server running? ({reason})"
+WRITER_DROPPED = "alttext: error: {base_url} closed the connection without answering: did the server stop or crash? ({reason})"
 WRITER_TIMEOUT = "alttext: error: {base_url} did not answer within {timeout:g} s; raise `timeout` or lower `concurrency`"
 WRITER_UNAUTHORIZED = "alttext: error: {base_url} refused the API key (401); set ALTTEXT_API_KEY or OPENAI_API_KEY"
 WRITER_NOT_FOUND = "alttext: error: {url} was not found (404); give the server's OpenAI base URL, which usually ends in /v1"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -109,6 +110,32 @@ def test_connection_refused() -> None:
         port = s.getsockname()[1]  # closed again: nothing listens there
     with pytest.raises(WriterError, match=rf"^alttext: error: cannot connect to http://127\.0\.0\.1:{port}/v1: is the server running\?"):
         _writer(f"http://127.0.0.1:{port}", retries=0).complete(CONVERSATION)
+
+
+def test_a_server_that_drops_the_connection_is_not_called_absent() -> None:
+    # A server that crashes in the middle of a request: it took the connection, then closed it
+    # without an answer. "Is the server running?" would send the user to the wrong place.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def drop() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                conn.recv(65536)
+                conn.close()
+
+        threading.Thread(target=drop, daemon=True).start()
+        with pytest.raises(WriterError) as info:
+            _writer(f"http://127.0.0.1:{port}", retries=0).complete(CONVERSATION)
+    message = str(info.value)
+    assert message.startswith(f"alttext: error: http://127.0.0.1:{port}/v1 closed the connection without answering: "
+                              "did the server stop or crash? ("), message
+    assert "\n" not in message
 
 
 def test_no_thinking_switches_for_openai_itself() -> None:

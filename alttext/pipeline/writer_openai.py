@@ -143,7 +143,13 @@ class OpenAIEndpoint:
             return ServerError(messages.WRITER_TIMEOUT.format(base_url=base, timeout=self.settings.timeout))
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc
-            return ServerError(messages.WRITER_CONNECT.format(base_url=base, reason=str(cause).splitlines()[0] or type(cause).__name__))
+            reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+            # The HTTP client's ConnectError (httpx's, or httpx2's in newer openai releases) means
+            # nothing answered; any other error came after the server took the connection: it
+            # stopped or crashed in the middle of the request.
+            if any(c.__name__ in ("ConnectError", "ConnectTimeout") for c in type(cause).__mro__) or cause is exc:
+                return ServerError(messages.WRITER_CONNECT.format(base_url=base, reason=reason))
+            return ServerError(messages.WRITER_DROPPED.format(base_url=base, reason=reason))
         if isinstance(exc, openai.AuthenticationError):
             return ServerError(messages.WRITER_UNAUTHORIZED.format(base_url=base))
         reason = " ".join(str(exc).split()) or type(exc).__name__
