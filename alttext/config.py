@@ -196,7 +196,7 @@ KEYS: dict[str, Callable[[Any], Any]] = {
     "timeout": _seconds,
     "retries": _non_negative_int,
     "grounding": _choice("strict", "lenient", "off"),
-    "quantize": _choice("none", "int8"),
+    "quantize": _choice("auto", "none", "int8"),
     "cache": _bool,
     "cache_dir": _text,
     "site_root": _folder,

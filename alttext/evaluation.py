@@ -30,7 +30,7 @@ from alttext import messages
 from alttext.metrics import PASS_KER, Element, invented, key_element_recall
 from alttext.model import Settings
 from alttext.pipeline import clean as cleaning
-from alttext.pipeline.backends import captioner_backend, captioner_label
+from alttext.pipeline.backends import captioner_backend, captioner_label, writer_quantization
 from alttext.pipeline.evidence import fact_value
 from alttext.pipeline.evidence.kind import KINDS
 from alttext.pipeline.prompt import LANGUAGES, PROMPT_VERSION, Context, budget, fixed_text
@@ -305,7 +305,7 @@ def report(scores: Sequence[Score], settings: Settings, dataset: str, from_capti
             "prompt_version": PROMPT_VERSION,
             "length": settings.length,
             "grounding": settings.grounding,
-            "quantize": settings.quantize,
+            "quantize": writer_quantization(settings),
             "captioner_precision": settings.captioner_precision,
         },
         "summary": summary(scores),

@@ -102,7 +102,7 @@ class Settings:
     timeout: float = 60.0
     retries: int = 2
     grounding: str = "strict"  # strict | lenient | off
-    quantize: str = "none"  # none | int8 (the transformers writer, on CPU)
+    quantize: str = "auto"  # auto | none | int8 (the transformers writer, on CPU)
     cache: bool = True
     cache_dir: str = ".alttext-cache"  # relative to the project root
     # Finding the image files (fix).

@@ -56,7 +56,13 @@ def test_language_context_prompt_and_quantization_miss(monkeypatch: pytest.Monke
     assert _key(language="zh") != _key()
     assert _key(context=Context(sentence="Our cat.")) != _key()
     transformers = dataclasses.replace(BASE, backend="transformers")
-    assert _key(dataclasses.replace(transformers, quantize="int8")) != _key(transformers)
+    assert _key(dataclasses.replace(transformers, quantize="int8")) != _key(dataclasses.replace(transformers, quantize="none"))
+    # "auto" is named by what it comes to here: where that is none, a cache made before "auto"
+    # became the default is still used.
+    for choice in ("none", "int8"):
+        monkeypatch.setattr("alttext.pipeline.writer_transformers.quantization", lambda setting, device="cpu", choice=choice: choice)
+        assert _key(dataclasses.replace(transformers, quantize="auto")) == _key(dataclasses.replace(transformers, quantize=choice))
+    monkeypatch.undo()
     before = _key()
     monkeypatch.setattr("alttext.pipeline.prompt.PROMPT_VERSION", "blind-reader-editor/99")
     assert _key() != before

@@ -10,6 +10,7 @@ pytest.importorskip("transformers")
 from alttext.pipeline.caption import ModelLoadError, cpu_has_bf16  # noqa: E402
 from alttext.pipeline.evidence import Evidence  # noqa: E402
 from alttext.pipeline.prompt import Context, build_messages  # noqa: E402
+from alttext.pipeline import writer_transformers  # noqa: E402
 from alttext.pipeline.writer_transformers import TransformersWriter, seed_for  # noqa: E402
 from tests.conftest import QWEN3, require  # noqa: E402
 from tests.models import tiny_qwen3  # noqa: E402
@@ -428,6 +429,31 @@ def test_int8_writer_quantizes_its_linear_layers_with_torchao(qwen: str, capsys:
     # The same seeds give the same answers on a rerun.
     assert writer.write(_conversations(), [1, 2, 3]) == answers
     assert capsys.readouterr().err == ""  # no warning: the int8 path's internals are all there
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "flags", "torchao", "expected"),
+    [
+        pytest.param("auto", "cpu", "fpu sse2 avx2 avx512f avx512_vnni avx512_bf16", True, "int8", id="avx512-bf16-no-amx"),
+        pytest.param("auto", "cpu", "fpu sse2 avx2 fma", True, "int8", id="avx2"),
+        pytest.param("auto", "cpu", "fpu sse2 avx512_bf16 amx_tile amx_bf16 amx_int8", True, "none", id="amx"),
+        pytest.param("auto", "cpu", "fpu sse2 avx2", False, "none", id="no-torchao"),
+        pytest.param("auto", "cpu", None, True, "none", id="no-cpuinfo"),  # macOS, Windows, or not x86: not measured
+        pytest.param("auto", "cpu", "fp asimd", True, "none", id="arm"),
+        pytest.param("auto", "cuda", "fpu sse2 avx2", True, "none", id="gpu"),
+        pytest.param("int8", "cpu", "fpu sse2 amx_bf16", False, "int8", id="asked"),
+        pytest.param("int8", "cuda", "fpu sse2", True, "none", id="asked-on-gpu"),
+        pytest.param("none", "cpu", "fpu sse2 avx2", True, "none", id="none"),
+    ],
+)
+def test_quantize_auto_is_int8_on_cpus_without_amx(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, setting: str, device: str,
+                                                   flags: str | None, torchao: bool, expected: str) -> None:
+    info = os.path.join(str(tmp_path), "cpuinfo")
+    if flags is not None:
+        with open(info, "w", encoding="ascii") as f:
+            f.write(f"processor\t: 0\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(writer_transformers, "_installed", lambda module: torchao or module != "torchao")
+    assert writer_transformers.quantization(setting, device, info) == expected
 
 
 def test_int8_without_torchao_is_one_line(qwen: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -196,6 +196,16 @@ def captioner_label(settings: Settings) -> str:
     return CAPTIONERS[captioner_backend(settings)].label(settings)
 
 
+def writer_quantization(settings: Settings) -> str:
+    """The writer's quantization as reports and the cache name it: "int8" or "none" (what
+    ``quantize = "auto"`` comes to on this machine)."""
+    if settings.backend != "transformers":
+        return "none"
+    from alttext.pipeline.writer_transformers import quantization
+
+    return quantization(settings.quantize, settings.device)
+
+
 def captioner_key(settings: Settings) -> tuple[Any, ...]:
     """What distinguishes one built captioner from another."""
     name = captioner_backend(settings)

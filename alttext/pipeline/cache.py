@@ -38,7 +38,7 @@ def folder_for(settings: Settings) -> str:
 
 def fingerprint(settings: Settings, language: str, context: Iterable[tuple[str, str]]) -> str:
     """What, besides the image, decides the description."""
-    from alttext.pipeline.backends import captioner_label
+    from alttext.pipeline.backends import captioner_label, writer_quantization
     from alttext.pipeline.evidence import VERSION as EVIDENCE
     from alttext.pipeline.evidence import kind, metadata, ocr
     from alttext.pipeline.prompt import PROMPT_VERSION
@@ -52,7 +52,7 @@ def fingerprint(settings: Settings, language: str, context: Iterable[tuple[str, 
         "captioner_precision": settings.captioner_precision,
         "backend": settings.backend,
         "writer_model": "" if settings.backend == "none" else settings.writer_model,
-        "quantize": settings.quantize if settings.backend == "transformers" else "none",
+        "quantize": writer_quantization(settings),
         "prompt": PROMPT_VERSION,
         "language": language,
         "length": settings.length,

@@ -65,18 +65,23 @@ def cpu_count() -> int:
     return max(1, count)
 
 
-def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU does bf16 arithmetic natively (AVX512-BF16 or AMX); elsewhere bf16 is
-    emulated and slower than fp32."""
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (``avx512_bf16``, ``amx_bf16``, …); none where
+    there is no such file (macOS, Windows)."""
     try:
         with open(cpuinfo, encoding="ascii", errors="replace") as f:
             for line in f:
                 if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return False
+    return frozenset()
+
+
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU does bf16 arithmetic natively (AVX512-BF16 or AMX); elsewhere bf16 is
+    emulated and slower than fp32."""
+    return bool(cpu_flags(cpuinfo) & {"avx512_bf16", "amx_bf16"})
 
 
 def use_cpu_threads() -> None:

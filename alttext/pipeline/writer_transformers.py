@@ -13,7 +13,8 @@ each row: it stays one row outside the batch's cache, read once per step for all
 (``prefix_attention``). On CPU the linear layers' weights are packed once for oneDNN
 (``caption.pack_linear_layers``): the same bf16 or fp32 arithmetic, for decode steps of a few rows
 whose cost is reading the weights. ``quantize="int8"`` (CPU) quantizes the linear layers with
-torchao's dynamic int8 quantization instead. Sampling uses the settings Qwen3 recommends for
+torchao's dynamic int8 quantization instead, and ``"auto"`` does so where it is the faster
+(``quantization``). Sampling uses the settings Qwen3 recommends for
 non-thinking use (temperature 0.6, top_p 0.95, top_k 20; a temperature of 0 is greedy), in
 alttext's own decode loop: ``generate()``'s arithmetic, without its per-token sort of and draw
 from the whole vocabulary, and, on CPU, attention for the one new token per row without copying
@@ -43,6 +44,7 @@ from alttext.pipeline.caption import (
     differs,
     on_linux,
     probe_values,
+    cpu_flags,
     cpu_has_bf16,
     model_load_error,
     no_loading_bars,
@@ -98,6 +100,18 @@ def _common(a: Sequence[int], b: Sequence[int]) -> int:
     return next((k for k in range(n) if a[k] != b[k]), n)
 
 
+def quantization(setting: str, device: str = "cpu", cpuinfo: str = "/proc/cpuinfo") -> str:
+    """What ``quantize`` means here: "int8" or "none". "auto" is int8 on an x86-64 CPU without
+    AMX where torchao is installed, and none elsewhere. bench_pipeline.py measured the int8 writer
+    faster than the bf16 one on CPUs without AMX and slower with it, whose matrix unit runs bf16
+    (benchmarks/README.md); other CPUs were not measured. "int8" applies on CPU only."""
+    if setting != "auto":
+        return setting if device != "cuda" else "none"
+    flags = cpu_flags(cpuinfo)
+    x86 = "sse2" in flags  # Linux lists flags; an x86-64 CPU always has SSE2
+    return "int8" if device != "cuda" and x86 and "amx_bf16" not in flags and _installed("torchao") else "none"
+
+
 def _installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -146,6 +160,7 @@ class TransformersWriter:
         self.fast_path = fast_path  # False: generate() and plain layers, no library internals
         self.device = "cpu"
         self._fast = False  # alttext's own decode loop (else generate()), decided at load
+        self._int8 = False  # the linear layers quantized to int8, decided at load
         self._static_cache = True  # generate() with a static cache, until the model refuses one
         self._model: Any = None
         self.tokenizer: Any = None
@@ -179,13 +194,14 @@ class TransformersWriter:
 
         no_loading_bars()
         self.device = pick_device(self.device_setting)
-        int8 = self.quantize == "int8" and self.device == "cpu"
+        int8 = self.device == "cpu" and quantization(self.quantize, self.device) == "int8"
         if int8 and not _installed("torchao"):
             raise ModelLoadError(messages.INT8_NEEDS)
         # bf16 is Qwen3's own precision: on a GPU, and on a CPU with native bf16 arithmetic, it
-        # halves the memory and is faster. int8 quantization starts from fp32.
+        # halves the memory and is faster. int8 quantization starts from the same weights (from
+        # bf16 rather than fp32, its peak memory is 1.7 GB lower, at the same speed).
         native = self.device == "cuda" or (self.device == "cpu" and cpu_has_bf16())
-        dtype = torch.bfloat16 if native and not int8 else torch.float32
+        dtype = torch.bfloat16 if native else torch.float32
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **options)
             with quiet_loading():
@@ -205,13 +221,18 @@ class TransformersWriter:
         packed = 0
         if self.device == "cpu":
             use_cpu_threads()
-            try:
-                if int8:
+            if int8:
+                try:
                     quantize_int8(model)
-                elif self.fast_path:
+                    self._int8 = True
+                except Unusable as exc:
+                    if self.quantize == "int8":  # asked for; "auto" quietly keeps the unquantized writer
+                        missing.append(str(exc))
+            if self.fast_path and not self._int8:
+                try:
                     packed = pack_linear_layers(model)
-            except Unusable as exc:
-                missing.append(str(exc))
+                except Unusable as exc:
+                    missing.append(str(exc))
         self._model = model
         if self.fast_path:
             missing += self._use_fast_path()
@@ -275,7 +296,7 @@ class TransformersWriter:
                 finally:
                     if ours:
                         model.set_attn_implementation(DECODE_ATTENTION)
-                dtype = model.get_input_embeddings().weight.dtype if self.quantize != "int8" else torch.bfloat16
+                dtype = torch.bfloat16 if self._int8 else model.get_input_embeddings().weight.dtype
                 agrees = bool(steps) and not any(differs(got, logits[:, width - 1 + s], dtype) for s, got in enumerate(steps))
         except Exception:  # anything going wrong in a probe means the public path
             agrees = False
