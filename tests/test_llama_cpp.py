@@ -5,9 +5,9 @@ real-model tests use. This is the recipe of ``docs/servers.md``, run: ``alttext 
 picture is an SVG, described from its own text, so no OCR engine is needed either).
 
 Mechanics only, never wording: the server answers alttext's requests, each alt text is one
-non-empty line, and the exit codes are the CLI's. Skipped when llama-cpp-python is missing: PyPI
-has only its source, which compiles for 10+ CPU minutes, and CI does not build it yet. A missing
-GGUF file fails in CI (``ALTTEXT_CI=1``), as in the real-model tests.
+non-empty line, and the exit codes are the CLI's. Skipped when llama-cpp-python or the GGUF file
+is missing, except in CI (``ALTTEXT_CI=1``), where ``.ci/llama-cpp`` builds and installs it and a
+missing piece fails the test.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL (``…/v1``) of a llama.cpp server serving SmolLM2 as ``smollm2``."""
     # The server extra brings fastapi, uvicorn, sse-starlette and starlette-context.
     if any(importlib.util.find_spec(m) is None for m in ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context")):
-        pytest.skip("llama.cpp's server is not installed: CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'llama-cpp-python[server]==0.3.36'")
+        _missing("llama.cpp's server is not installed: CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'llama-cpp-python[server]==0.3.36'")
     if not os.path.isfile(SMOLLM2):
         _missing(f"{SMOLLM2} not found: ../shared/tools/real-llms.sh .real-llms smollm2")
     port = _free_port()
