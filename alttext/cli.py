@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     _pipeline_options(evaluate, cache=False)
     evaluate.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
 
+    review = commands.add_parser("review", help="see each picture beside its proposed alt text in a browser; accept, edit, apply")
+    review.add_argument("report", metavar="REPORT", help="a .json report (fix --report FILE.json)")
+    review.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
+    review.add_argument("--no-browser", action="store_true", help="only print the page's address")
+    review.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
+
     cache = commands.add_parser("cache", help="show or clear the description cache")
     cache.add_argument("action", choices=("stats", "clear"), help="stats: entries, images and size; clear: remove every entry")
     cache.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
@@ -385,6 +391,41 @@ def _eval(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(s.error for s in scores) else EXIT_CLEAN
 
 
+def _review(args: argparse.Namespace) -> int:
+    from alttext.config import ConfigError, load_settings
+    from alttext.review import ReportError
+    from alttext.review_server import Review, Server
+
+    try:
+        settings = load_settings({}, config_path=args.config)
+    except ConfigError as exc:
+        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
+        return EXIT_ERROR
+    if not args.report.lower().endswith(".json"):
+        print(messages.REVIEW_JSON.format(path=args.report), file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        server = Server(Review(args.report, settings), port=args.port)
+    except ReportError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(messages.REVIEW_PORT.format(port=args.port, reason=exc.strerror or exc), file=sys.stderr)
+        return EXIT_ERROR
+    print(messages.REVIEW_SERVING.format(url=server.url), file=sys.stderr, flush=True)
+    if not args.no_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return EXIT_CLEAN
+
+
 def _cache(args: argparse.Namespace) -> int:
     from alttext.config import ConfigError, load_settings
     from alttext.pipeline import cache
@@ -509,6 +550,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _fix(args)
     if args.command == "cache":
         return _cache(args)
+    if args.command == "review":
+        return _review(args)
     if args.command == "watch":
         return _watch(args)
     if args.command == "eval":

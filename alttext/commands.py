@@ -77,7 +77,10 @@ def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mo
         for p in fix.proposals:
             f = p.finding
             where = dict(path=fix.path, line=f.line, column=f.column)
-            if written and p.reason is None and p.alt:
+            if written and p.reason is None and p.mark_decorative:
+                fixed += 1
+                print(line(messages.FIX_DECORATIVE if mode.writes else messages.FIX_WOULD_DECORATIVE, src=f.src, **where), file=lines)
+            elif written and p.reason is None and p.alt:
                 fixed += 1
                 template = messages.FIX_ADDED if mode.writes else messages.FIX_PROPOSED
                 # The text as written into the file, not as the model said it.
@@ -88,7 +91,7 @@ def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mo
                 left += 1
                 reason = p.reason or (fix.problem and "the file was left unchanged") or "the file was not written"
                 print(line(messages.FIX_NOT_FIXED, rule=f.rule, message=f.message, reason=reason, **where), file=lines)
-        written_here = sum(1 for p in fix.proposals if written and p.reason is None and p.alt)
+        written_here = sum(1 for p in fix.proposals if written and p.reason is None and (p.alt or p.mark_decorative))
         still += sum(1 for f in fix.findings if f.rule in ("ALT001", "ALT003")) - written_here
     if not mode.quiet and (fixed or left):
         summary = messages.FIX_SUMMARY if mode.writes else messages.FIX_WOULD_SUMMARY

@@ -180,3 +180,43 @@ def edit_for(text: str, finding: Finding, alt: str, prepared: str | None = None)
         reference = text[finding.start + 2 : close]
         return Edit(finding.start, finding.end, f"![{label}][{reference}]")
     return f"unknown syntax {finding.syntax}"
+
+
+DECORATIVE_COMMENT = "<!-- alttext: decorative -->"
+DECORATIVE_MDX = "{/* alttext: decorative */}"
+
+
+def decorative_edit(text: str, finding: Finding, prepared: str | None = None) -> Edit | str:
+    """The edit that marks ``finding``'s image decorative, or why there is none: ``alt=""`` in
+    HTML; in Markdown, which has no syntax for it, alttext's marker comment (``{/* … */}`` in
+    MDX), which speaks for the next image on its line or the line after.
+
+    Where the marker goes keeps the page's blocks as they were: in front of the image when text
+    precedes it on its line; where the image starts its block, a comment there would start an
+    HTML block and swallow the image, so the marker goes at the end of the line above when that
+    line is text of the same paragraph, and on a line of its own when the image starts a
+    paragraph (after a blank line, a heading, a fence, a rule or the top of the file)."""
+    if not finding.exact:
+        return "its position could not be verified"
+    if finding.rule != "ALT001" or finding.element not in ("img", "markdown"):
+        return "only an image without alt text can be decorative (a linked image, an image button or a map area needs a name)"
+    if finding.syntax == "html":
+        return _html_edit(finding, (prepared or text)[finding.start : finding.end], "")
+    if finding.syntax not in ("md-inline", "md-reference", "md-collapsed", "md-shortcut"):
+        return f"a {finding.syntax} image cannot be marked decorative"
+    marker = DECORATIVE_MDX if finding.engine == "mdx" else DECORATIVE_COMMENT
+    line_start = text.rfind("\n", 0, finding.start) + 1
+    before = text[line_start : finding.start]
+    if before.strip(" \t>-*+0123456789.)"):
+        return Edit(finding.start, finding.start, marker + " ")
+    if line_start == 0:
+        return Edit(0, 0, marker + "\n")
+    above_start = text.rfind("\n", 0, line_start - 1) + 1
+    above = text[above_start : line_start - 1].strip(" \t>\r")
+    if not above or above.startswith(("#", "```", "~~~", "|", "<", "---", "***", "___", "===", "{%", "{{")) or before.strip(" \t>"):
+        # A line of its own, with the image line's indentation and quote marks (a list
+        # item's marker becomes spaces: the comment stays inside the item).
+        prefix = "".join(ch if ch in " \t>" else " " for ch in before)
+        return Edit(line_start, line_start, prefix + marker + "\n")
+    eol = line_start - 1 - (1 if text[line_start - 2 : line_start - 1] == "\r" else 0)
+    return Edit(eol, eol, " " + marker)

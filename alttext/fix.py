@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from alttext import escape, messages
-from alttext.edit import Edit, EditError, apply_edits, edit_for
+from alttext.edit import Edit, EditError, apply_edits, decorative_edit, edit_for
 from alttext.model import FileError, Finding, Settings
 from alttext.context import Place
 from alttext.scan.files import Document, discover, in_shard, load_document
@@ -37,6 +37,7 @@ class Proposal:
     needs_review: bool = False
     kind: str = ""  # what kind of image the pipeline took it for
     decorative: bool = False  # a decorative candidate: alt="" proposed, for a person to confirm
+    mark_decorative: bool = False  # a person confirmed it decorative: alt="" (HTML), alttext's marker (Markdown)
     notes: tuple[str, ...] = ()
 
 
@@ -106,7 +107,7 @@ def verify(old: str, new: str, path: str, engine: str, settings: Settings, fixed
         return "the edit would leave or create a finding"
     alts = {alt for _, _, alt in new_images}
     for start, alt in fixed.items():
-        if escape.plain(alt) not in alts:
+        if alt and escape.plain(alt) not in alts:
             return "the alt text did not read back as written"
     return None
 
@@ -118,14 +119,14 @@ def plan_file(fix: FileFix, settings: Settings) -> None:
     edits: list[Edit] = []
     fixed: dict[int, str] = {}
     for k, p in enumerate(fix.proposals):
-        if p.reason is not None or not p.alt:
+        if p.reason is not None or not (p.alt or p.mark_decorative):
             continue
-        made = edit_for(text, p.finding, p.alt, prepared)
+        made = decorative_edit(text, p.finding, prepared) if p.mark_decorative else edit_for(text, p.finding, p.alt, prepared)
         if isinstance(made, str):
             fix.proposals[k] = replace(p, reason=made)
             continue
         edits.append(made)
-        fixed[p.finding.start] = p.alt
+        fixed[p.finding.start] = "" if p.mark_decorative else p.alt
     fix.edits = edits
     if not edits:
         return

@@ -111,6 +111,11 @@ APPLY_STILL = "alttext: {count} {images} in {files} {files_word} still {lack} al
 APPLY_WOULD_STILL = "alttext: {count} {images} in {files} {files_word} would still lack alt text"
 REPORT_WRITTEN = "alttext: {entries} {entries_word} written to {path}; no source file changed"
 REPORT_FORMAT = "{path}: unknown report format; use .json, .csv or .md"
+FIX_DECORATIVE = "{path}:{line}:{column}: {src}: marked decorative"
+FIX_WOULD_DECORATIVE = "{path}:{line}:{column}: {src}: would be marked decorative"
+REVIEW_SERVING = "alttext: reviewing at {url} (Ctrl-C stops; every decision is saved at once)"
+REVIEW_JSON = "alttext: error: {path}: review reads a .json report (alttext fix --report FILE.json)"
+REVIEW_PORT = "alttext: error: cannot listen on 127.0.0.1:{port}: {reason}"
 APPLY_SKIPPED = "{path}:{line}:{column}: skipped: {reason}"
 APPLY_BAD = "{path}: not an alttext report: {reason}"
 

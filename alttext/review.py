@@ -152,14 +152,15 @@ def reviewed(rows: list[dict[str, Any]], settings: Settings) -> tuple[list[FileF
         document = fix.document
         current = {f.start: f for f in fix.findings if fixable(f, settings)}
         for row in group:
+            decision = row.get("review") or ""
             alt = escape.plain(str(row.get("alt") or ""))
-            if not alt:
-                continue  # nothing proposed, or the reviewer removed it
+            if decision == "skipped" or not (alt or decision == "decorative"):
+                continue  # skipped by the reviewer, nothing proposed, or the reviewer removed it
             finding = current.get(row["start"])
             if document.text[row["start"] : row["end"]] != row["original"] or finding is None or finding.end != row["end"]:
                 skipped.append(messages.APPLY_SKIPPED.format(path=path, line=row["line"], column=row["column"],
                                                              reason="the file no longer has this image there without alt text"))
                 continue
-            fix.proposals.append(Proposal(finding, alt=alt))
+            fix.proposals.append(Proposal(finding, mark_decorative=True) if decision == "decorative" else Proposal(finding, alt=alt))
         fixes.append(fix)
     return fixes, skipped, errors

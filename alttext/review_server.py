@@ -1,0 +1,221 @@
+"""``alttext review REPORT.json``: each picture beside its proposed alt text, in a browser.
+
+A small HTTP server (the standard library's) on 127.0.0.1 serves one page, the report's entries
+as JSON, and each entry's picture. Every request must carry the random token of the URL printed
+at start (``?token=`` or the ``X-Alttext-Token`` header), and a ``Host`` of this machine, so that
+neither another user's process nor a web page (DNS rebinding) can read or change the report.
+Each decision (accept, edit, decorative, skip) is saved into the report at once, atomically; Apply
+writes the accepted and decorative entries through ``alttext apply``'s verified path.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import json
+import mimetypes
+import os
+import secrets
+import threading
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+
+from alttext import escape
+from alttext.model import Settings
+from alttext.review import load, render
+from alttext.write import write_atomic
+
+DECISIONS = ("accepted", "decorative", "skipped", "")  # "": not decided yet
+THUMBNAIL_PX = 480
+MAX_BODY = 1 << 20  # a decision is a few hundred bytes
+RASTER = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".avif"}
+
+
+class ReviewError(Exception):
+    pass
+
+
+class Review:
+    """The report being reviewed: its entries, saved back after every decision."""
+
+    def __init__(self, report: str, settings: Settings) -> None:
+        self.report = report
+        self.settings = settings
+        self.root = os.path.realpath(settings.root)
+        self.rows = load(report)
+        self.lock = threading.Lock()
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [{**row, "index": k, "has_image": self.image_path(k) is not None} for k, row in enumerate(self.rows)]
+
+    def image_path(self, index: int) -> str | None:
+        """The entry's picture as a file under the project root, or None: a report names its
+        pictures relative to the root, and nothing else is ever served."""
+        if not 0 <= index < len(self.rows):
+            return None
+        image = str(self.rows[index].get("image") or "")
+        if not image or os.path.isabs(image) or image.startswith(("/", "\\")):
+            return None
+        path = os.path.realpath(os.path.join(self.root, image))
+        if not path.startswith(self.root + os.sep) or not os.path.isfile(path):
+            return None
+        return path
+
+    def decide(self, index: int, decision: str, alt: str | None) -> dict[str, Any]:
+        if decision not in DECISIONS:
+            raise ReviewError(f"unknown decision {decision!r}")
+        with self.lock:
+            if not 0 <= index < len(self.rows):
+                raise ReviewError(f"no entry {index}")
+            row = self.rows[index]
+            if alt is not None:
+                row["alt"] = escape.plain(alt)
+            if decision:
+                row["review"] = decision
+            else:
+                row.pop("review", None)
+            write_atomic(self.report, render(self.rows, self.report).encode("utf-8"), None)
+            return {**row, "index": index, "has_image": self.image_path(index) is not None}
+
+    def apply(self) -> dict[str, Any]:
+        """Write the accepted and decorative entries, as ``alttext apply`` would."""
+        import tempfile
+
+        from alttext import commands
+
+        with self.lock:
+            chosen = [row for row in self.rows if row.get("review") in ("accepted", "decorative")]
+        if not chosen:
+            return {"rc": 0, "lines": ["nothing accepted yet"]}
+        out, err = io.StringIO(), io.StringIO()
+        fd, path = tempfile.mkstemp(prefix="alttext-review-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(render(chosen, path))
+            mode = commands.Mode(False, False, True, False)
+            rc = commands.apply(path, self.settings, mode, out=out, err=err)
+        finally:
+            os.unlink(path)
+        lines = [line for line in (out.getvalue() + err.getvalue()).splitlines() if line]
+        return {"rc": rc, "lines": lines}
+
+
+def thumbnail(path: str) -> tuple[bytes, str]:
+    """The picture, shrunk to at most THUMBNAIL_PX on its longest side (PNG), or as it is where it
+    cannot be read as a raster (SVG is served as an image, which runs no script)."""
+    kind = os.path.splitext(path)[1].lower()
+    if kind in RASTER:
+        try:
+            from PIL import Image
+
+            with Image.open(path) as image:
+                image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+                buffer = io.BytesIO()
+                image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(buffer, "PNG")
+                return buffer.getvalue(), "image/png"
+        except Exception:  # unreadable here: the browser gets the file itself, or shows it broken
+            pass
+    with open(path, "rb") as f:
+        return f.read(), mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def asset(name: str) -> bytes:
+    return resources.files("alttext").joinpath("static", name).read_bytes()
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, review: Review, port: int = 0, token: str | None = None) -> None:
+        self.review = review
+        self.token = token or secrets.token_urlsafe(24)
+        super().__init__(("127.0.0.1", port), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/?token={self.token}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Server
+    # Nothing of the page may come from elsewhere, and nothing on it may be framed or inlined.
+    POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+              "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the standard library's name
+        pass
+
+    def _send(self, status: int, body: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", self.POLICY)
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, value: Any) -> None:
+        self._send(status, json.dumps(value, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
+
+    def _allowed(self, query: dict[str, list[str]]) -> bool:
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        if host not in ("127.0.0.1", "localhost"):
+            return False  # a page elsewhere that resolved its own name to 127.0.0.1
+        given = self.headers.get("X-Alttext-Token") or (query.get("token") or [""])[0]
+        return hmac.compare_digest(given.encode(), self.server.token.encode())
+
+    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        url = urllib.parse.urlsplit(self.path)
+        if not self._allowed(urllib.parse.parse_qs(url.query)):
+            return self._json(HTTPStatus.FORBIDDEN, {"error": "a request without this session's token"})
+        if url.path == "/":
+            return self._send(HTTPStatus.OK, asset("review.html"), "text/html; charset=utf-8")
+        if url.path in ("/review.js", "/review.css"):
+            kind = "text/javascript" if url.path.endswith(".js") else "text/css"
+            return self._send(HTTPStatus.OK, asset(url.path[1:]), kind + "; charset=utf-8")
+        if url.path == "/api/entries":
+            review = self.server.review
+            return self._json(HTTPStatus.OK, {"report": review.report, "entries": review.entries()})
+        if url.path.startswith("/image/") and url.path[7:].isdigit():
+            path = self.server.review.image_path(int(url.path[7:]))
+            if path is None:
+                return self._json(HTTPStatus.NOT_FOUND, {"error": "no picture for this entry"})
+            body, kind = thumbnail(path)
+            return self._send(HTTPStatus.OK, body, kind)
+        return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        url = urllib.parse.urlsplit(self.path)
+        if not self._allowed(urllib.parse.parse_qs(url.query)):
+            return self._json(HTTPStatus.FORBIDDEN, {"error": "a request without this session's token"})
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            return self._json(HTTPStatus.BAD_REQUEST, {"error": "a body of the wrong size"})
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            return self._json(HTTPStatus.BAD_REQUEST, {"error": "not JSON"})
+        review = self.server.review
+        try:
+            if url.path.startswith("/api/entries/") and url.path[13:].isdigit() and isinstance(body, dict):
+                alt = body.get("alt")
+                if alt is not None and not isinstance(alt, str):
+                    raise ReviewError("alt is not text")
+                return self._json(HTTPStatus.OK, review.decide(int(url.path[13:]), str(body.get("review") or ""), alt))
+            if url.path == "/api/apply":
+                return self._json(HTTPStatus.OK, review.apply())
+        except ReviewError as exc:
+            return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        except OSError as exc:
+            return self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{review.report}: {exc.strerror or exc}"})
+        return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
