@@ -117,6 +117,10 @@ def _parser() -> argparse.ArgumentParser:
     review.add_argument("report", metavar="REPORT", help="a .json report (fix --report FILE.json)")
     review.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
     review.add_argument("--no-browser", action="store_true", help="only print the page's address")
+    review.add_argument("--export", metavar="FILE.html",
+                        help="write one self-contained page instead (pictures inside; its decisions download as a report for apply)")
+    review.add_argument("--editor-url", metavar="TEMPLATE",
+                        help="link each place to your editor, e.g. vscode://file/{path}:{line}:{column} (default: that, inside VS Code's terminal)")
     review.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
 
     cache = commands.add_parser("cache", help="show or clear the description cache")
@@ -404,11 +408,29 @@ def _review(args: argparse.Namespace) -> int:
     if not args.report.lower().endswith(".json"):
         print(messages.REVIEW_JSON.format(path=args.report), file=sys.stderr)
         return EXIT_ERROR
+    editor = args.editor_url
+    if editor is None:
+        editor = "vscode://file/{path}:{line}:{column}" if os.environ.get("TERM_PROGRAM") == "vscode" else ""
     try:
-        server = Server(Review(args.report, settings), port=args.port)
+        review = Review(args.report, settings, editor=editor)
     except ReportError as exc:
         print(exc, file=sys.stderr)
         return EXIT_ERROR
+    if args.export:
+        import PIL  # noqa: F401 - the pictures are shrunk before they go in: the fix extra
+
+        from alttext.review_server import export
+        from alttext.write import write_atomic
+
+        try:
+            write_atomic(args.export, export(review).encode("utf-8"), None)
+        except OSError as exc:
+            print(messages.REVIEW_UNWRITABLE.format(path=args.export, reason=exc.strerror or exc), file=sys.stderr)
+            return EXIT_ERROR
+        print(messages.REVIEW_EXPORTED.format(path=args.export, entries=len(review.rows)), file=sys.stderr)
+        return EXIT_CLEAN
+    try:
+        server = Server(review, port=args.port)
     except OSError as exc:
         print(messages.REVIEW_PORT.format(port=args.port, reason=exc.strerror or exc), file=sys.stderr)
         return EXIT_ERROR

@@ -186,7 +186,7 @@ DECORATIVE_COMMENT = "<!-- alttext: decorative -->"
 DECORATIVE_MDX = "{/* alttext: decorative */}"
 
 
-def decorative_edit(text: str, finding: Finding, prepared: str | None = None) -> Edit | str:
+def decorative_edit(text: str, finding: Finding, prepared: str | None = None, engine: str = "") -> Edit | str:
     """The edit that marks ``finding``'s image decorative, or why there is none: ``alt=""`` in
     HTML; in Markdown, which has no syntax for it, alttext's marker comment (``{/* … */}`` in
     MDX), which speaks for the next image on its line or the line after.
@@ -204,7 +204,7 @@ def decorative_edit(text: str, finding: Finding, prepared: str | None = None) ->
         return _html_edit(finding, (prepared or text)[finding.start : finding.end], "")
     if finding.syntax not in ("md-inline", "md-reference", "md-collapsed", "md-shortcut"):
         return f"a {finding.syntax} image cannot be marked decorative"
-    marker = DECORATIVE_MDX if finding.engine == "mdx" else DECORATIVE_COMMENT
+    marker = DECORATIVE_MDX if (engine or finding.engine) == "mdx" else DECORATIVE_COMMENT
     line_start = text.rfind("\n", 0, finding.start) + 1
     before = text[line_start : finding.start]
     if before.strip(" \t>-*+0123456789.)"):

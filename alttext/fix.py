@@ -39,6 +39,8 @@ class Proposal:
     decorative: bool = False  # a decorative candidate: alt="" proposed, for a person to confirm
     mark_decorative: bool = False  # a person confirmed it decorative: alt="" (HTML), alttext's marker (Markdown)
     notes: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()  # the facts the text was written from, as the writer saw them
+    context: tuple[tuple[str, str], ...] = ()  # where the image stands on the page (heading, sentence, …)
 
 
 @dataclass
@@ -121,7 +123,7 @@ def plan_file(fix: FileFix, settings: Settings) -> None:
     for k, p in enumerate(fix.proposals):
         if p.reason is not None or not (p.alt or p.mark_decorative):
             continue
-        made = decorative_edit(text, p.finding, prepared) if p.mark_decorative else edit_for(text, p.finding, p.alt, prepared)
+        made = decorative_edit(text, p.finding, prepared, fix.engine) if p.mark_decorative else edit_for(text, p.finding, p.alt, prepared)
         if isinstance(made, str):
             fix.proposals[k] = replace(p, reason=made)
             continue
@@ -249,9 +251,9 @@ def describe_all(fixes: list[FileFix], settings: Settings, **options: object) ->
     contexts = [place.context if place else Context() for place in places]
     languages = [place.language if place else "" for place in places]
     results = describe(images, contexts, settings, page_languages=languages, **options)  # type: ignore[arg-type]
-    for (fix, k), d in zip(todo, results):
+    for (fix, k), d, context in zip(todo, results, contexts):
         p = replace(fix.proposals[k], caption=d.caption, lint=d.lint, dropped=d.dropped, needs_review=d.needs_review,
-                    kind=d.kind, decorative=d.decorative, notes=d.notes)
+                    kind=d.kind, decorative=d.decorative, notes=d.notes, evidence=d.evidence, context=tuple(context.items()))
         alt = escape.plain(d.text)  # the text as it will be written, in reports and logs too
         if d.error or not alt:
             reason = f"image not described: {d.error.split(': ', 1)[-1]}" if d.error else (d.reason or "no description could be written")

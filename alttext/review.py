@@ -24,7 +24,7 @@ from alttext.model import Settings
 
 SCHEMA_VERSION = 1
 FIELDS = ("path", "line", "column", "rule", "syntax", "src", "image", "start", "end", "original", "alt", "caption",
-          "needs_review", "lint", "dropped", "reason", "kind", "decorative", "notes")
+          "needs_review", "lint", "dropped", "reason", "kind", "decorative", "notes", "evidence", "context")
 
 
 class ReportError(Exception):
@@ -45,6 +45,13 @@ def _cell_value(value: Any) -> Any:
     return value[1:] if isinstance(value, str) and value.startswith("'") and _FORMULA.match(value) else value
 
 
+def _cell(value: Any) -> Any:
+    """A list or a mapping as one CSV cell."""
+    if isinstance(value, dict):
+        return " | ".join(f"{k}: {v}" for k, v in value.items())
+    return " | ".join(value) if isinstance(value, list) else value
+
+
 def entries(fixes: Sequence[FileFix], settings: Settings) -> list[dict[str, Any]]:
     root = os.path.realpath(settings.root)
     out = []
@@ -59,7 +66,7 @@ def entries(fixes: Sequence[FileFix], settings: Settings) -> list[dict[str, Any]
                 "image": image, "start": f.start, "end": f.end, "original": fix.document.text[f.start : f.end],
                 "alt": p.alt, "caption": p.caption, "needs_review": p.needs_review, "lint": list(p.lint),
                 "dropped": list(p.dropped), "reason": p.reason or "", "kind": p.kind, "decorative": p.decorative,
-                "notes": list(p.notes),
+                "notes": list(p.notes), "evidence": list(p.evidence), "context": dict(p.context),
             })
     return out
 
@@ -74,7 +81,7 @@ def render(rows: list[dict[str, Any]], path: str) -> str:
         writer = csv.DictWriter(buffer, FIELDS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _inert_cell(" | ".join(v) if isinstance(v, list) else v) for k, v in row.items()})
+            writer.writerow({k: _inert_cell(_cell(v)) for k, v in row.items() if k in FIELDS})
         return buffer.getvalue()
     if kind == ".md":
         def cell(value: Any) -> str:

@@ -10,6 +10,8 @@ writes the accepted and decorative entries through ``alttext apply``'s verified 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import io
 import json
@@ -30,6 +32,7 @@ from alttext.write import write_atomic
 
 DECISIONS = ("accepted", "decorative", "skipped", "")  # "": not decided yet
 THUMBNAIL_PX = 480
+EXPORT_PX = 320  # the export embeds every picture: smaller still
 MAX_BODY = 1 << 20  # a decision is a few hundred bytes
 RASTER = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".avif"}
 
@@ -41,16 +44,27 @@ class ReviewError(Exception):
 class Review:
     """The report being reviewed: its entries, saved back after every decision."""
 
-    def __init__(self, report: str, settings: Settings) -> None:
+    def __init__(self, report: str, settings: Settings, editor: str = "") -> None:
         self.report = report
         self.settings = settings
+        self.editor = editor  # a link template: vscode://file/{path}:{line}:{column}
         self.root = os.path.realpath(settings.root)
         self.rows = load(report)
         self.lock = threading.Lock()
 
     def entries(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [{**row, "index": k, "has_image": self.image_path(k) is not None} for k, row in enumerate(self.rows)]
+            return [self._shown(k) for k in range(len(self.rows))]
+
+    def _shown(self, index: int) -> dict[str, Any]:
+        """The entry as the page gets it: with its index, whether it has a picture, and the link
+        that opens its place in the editor."""
+        row = self.rows[index]
+        shown = {**row, "index": index, "has_image": self.image_path(index) is not None}
+        if self.editor:
+            path = os.path.abspath(os.path.join(self.root, str(row["path"])))
+            shown["editor"] = self.editor.format(path=urllib.parse.quote(path), line=row["line"], column=row["column"])
+        return shown
 
     def image_path(self, index: int) -> str | None:
         """The entry's picture as a file under the project root, or None: a report names its
@@ -79,7 +93,7 @@ class Review:
             else:
                 row.pop("review", None)
             write_atomic(self.report, render(self.rows, self.report).encode("utf-8"), None)
-            return {**row, "index": index, "has_image": self.image_path(index) is not None}
+            return self._shown(index)
 
     def apply(self) -> dict[str, Any]:
         """Write the accepted and decorative entries, as ``alttext apply`` would."""
@@ -104,23 +118,49 @@ class Review:
         return {"rc": rc, "lines": lines}
 
 
-def thumbnail(path: str) -> tuple[bytes, str]:
-    """The picture, shrunk to at most THUMBNAIL_PX on its longest side (PNG), or as it is where it
-    cannot be read as a raster (SVG is served as an image, which runs no script)."""
+def thumbnail(path: str, size: int = THUMBNAIL_PX) -> tuple[bytes, str]:
+    """The picture, shrunk to at most ``size`` pixels on its longest side (PNG), or as it is where
+    it cannot be read as a raster (SVG is shown as an image, which runs no script)."""
     kind = os.path.splitext(path)[1].lower()
     if kind in RASTER:
         try:
             from PIL import Image
 
             with Image.open(path) as image:
-                image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+                image.thumbnail((size, size))
                 buffer = io.BytesIO()
-                image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(buffer, "PNG")
+                image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(buffer, "PNG", optimize=True)
                 return buffer.getvalue(), "image/png"
         except Exception:  # unreadable here: the browser gets the file itself, or shows it broken
             pass
     with open(path, "rb") as f:
         return f.read(), mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def export(review: Review) -> str:
+    """One self-contained page: the styles, the script, every entry and its picture (shrunk, as
+    a data: URL) inside it. It loads nothing and sends nothing (its policy forbids both); its
+    decisions download as a report for ``alttext apply``."""
+    entries = review.entries()
+    for entry in entries:
+        path = review.image_path(entry["index"])
+        if path is not None:
+            body, kind = thumbnail(path, EXPORT_PX)
+            entry["picture"] = f"data:{kind};base64,{base64.b64encode(body).decode('ascii')}"
+    data = json.dumps({"report": review.report, "entries": entries}, ensure_ascii=False)
+    data = data.replace("<", "\\u003c")  # "</script>" in a model's text cannot end the block
+    script, style = asset("review.js").decode("utf-8"), asset("review.css").decode("utf-8")
+
+    def digest(text: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+    policy = (f"default-src 'none'; script-src {digest(script)}; style-src {digest(style)}; img-src data:; "
+              "base-uri 'none'; form-action 'none'")
+    page = asset("review.html").decode("utf-8")
+    page = page.replace('<link rel="stylesheet" href="review.css">',
+                        f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n<style>{style}</style>')
+    page = page.replace('<script src="review.js" defer></script>\n', "")
+    return page.replace("</body>", f'<script type="application/json" id="entries-data">{data}</script>\n<script>{script}</script>\n</body>')
 
 
 def asset(name: str) -> bytes:
@@ -176,7 +216,11 @@ class Handler(BaseHTTPRequestHandler):
         if not self._allowed(urllib.parse.parse_qs(url.query)):
             return self._json(HTTPStatus.FORBIDDEN, {"error": "a request without this session's token"})
         if url.path == "/":
-            return self._send(HTTPStatus.OK, asset("review.html"), "text/html; charset=utf-8")
+            # The page's own assets are asked for with the token too (it is URL-safe base64).
+            token = self.server.token.encode("ascii")
+            page = asset("review.html").replace(b'"review.css"', b'"review.css?token=' + token + b'"')
+            page = page.replace(b'"review.js"', b'"review.js?token=' + token + b'"')
+            return self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
         if url.path in ("/review.js", "/review.css"):
             kind = "text/javascript" if url.path.endswith(".js") else "text/css"
             return self._send(HTTPStatus.OK, asset(url.path[1:]), kind + "; charset=utf-8")

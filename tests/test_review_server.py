@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import socket
 import threading
@@ -180,3 +181,26 @@ def test_review_needs_a_json_report(tmp_path: os.PathLike[str], monkeypatch: pyt
     assert capsys.readouterr().err == "alttext: error: report.csv: review reads a .json report (alttext fix --report FILE.json)\n"
     assert main(["review", "missing.json", "--no-browser"]) == 2
     assert capsys.readouterr().err == "missing.json: not an alttext report: No such file or directory\n"
+
+
+def test_each_place_links_to_the_editor_where_a_scheme_is_given(site: str) -> None:
+    review = Review("report.json", load_settings({}), editor="vscode://file/{path}:{line}:{column}")
+    [first, *_] = review.entries()
+    assert first["editor"] == f"vscode://file/{os.path.join(os.path.realpath(site), first['path'])}:{first['line']}:{first['column']}"
+    assert "editor" not in Review("report.json", load_settings({})).entries()[0]
+
+
+def test_the_export_holds_everything_and_loads_nothing(site: str, tmp_path: os.PathLike[str], capsys: pytest.CaptureFixture[str]) -> None:
+    data = json.loads(open("report.json", encoding="utf-8").read())
+    data["entries"][0]["alt"] = "</script><script>window.pwned = 1</script>"
+    with open("report.json", "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    out = os.path.join(str(tmp_path), "review.html")
+    assert main(["review", "report.json", "--export", out]) == 0
+    assert capsys.readouterr().err == f"alttext: 4 entries written to {out}: open it in a browser; its button downloads the reviewed report for alttext apply\n"
+    page = open(out, encoding="utf-8").read()
+    assert page.count("<script") == 2 and page.count("</script>") == 2  # the data block and the page's script: the text cannot end either
+    assert "src=\"http" not in page and "href=\"http" not in page and "review.js" not in page and "review.css" not in page
+    assert page.count("data:image/png;base64,") == 4
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    assert policy.startswith("default-src 'none'; script-src 'sha256-") and "img-src data:" in policy and "connect-src" not in policy

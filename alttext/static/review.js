@@ -3,9 +3,13 @@
 "use strict";
 
 const token = new URLSearchParams(location.search).get("token") || "";
-const state = { entries: [], current: 0 };
+const state = { entries: [], current: 0, report: "" };
+// An exported page (alttext review --export) carries its entries and pictures; it saves
+// nothing, and downloads the decisions as a report for alttext apply.
+const embedded = document.getElementById("entries-data");
 
 async function call(path, body) {
+  if (embedded) return local(path, body);
   const options = { headers: { "X-Alttext-Token": token } };
   if (body !== undefined) {
     options.method = "POST";
@@ -16,6 +20,28 @@ async function call(path, body) {
   const value = await response.json();
   if (!response.ok) throw new Error(value.error || response.statusText);
   return value;
+}
+
+function local(path, body) {
+  if (path === "/api/entries") return JSON.parse(embedded.textContent);
+  const index = Number(path.split("/").pop());
+  const entry = { ...state.entries[index] };
+  if (body.alt !== undefined) entry.alt = body.alt;
+  if (body.review) entry.review = body.review;
+  else delete entry.review;
+  return entry;
+}
+
+function download() {
+  // What the server's Apply would write: the accepted and decorative entries.
+  const entries = state.entries.filter((e) => e.review === "accepted" || e.review === "decorative")
+    .map(({ index, has_image, picture, editor, ...entry }) => entry);
+  const report = { schema_version: 1, generator: "alttext review --export", entries };
+  const link = element("a", { href: URL.createObjectURL(new Blob([JSON.stringify(report, null, 2) + "\n"], { type: "application/json" })),
+                              download: "reviewed.json" });
+  document.body.append(link);
+  link.click();
+  link.remove();
 }
 
 function element(tag, attributes, ...children) {
@@ -35,7 +61,9 @@ function details(entry) {
   };
   add("Caption", entry.caption);
   add("Kind", entry.kind);
-  add("Evidence and notes", entry.notes);
+  add("Evidence the text was written from", entry.evidence);
+  add("Page context", Object.entries(entry.context || {}).map(([key, value]) => `${key.replace("_", " ")}: ${value}`));
+  add("Notes", entry.notes);
   add("Dropped sentences", entry.dropped);
   add("Lint", entry.lint);
   add("Why not fixed", entry.reason);
@@ -44,14 +72,15 @@ function details(entry) {
 
 function card(entry) {
   const node = element("article", { class: "card", id: `entry-${entry.index}`, "data-index": entry.index, "data-review": entry.review || "" });
-  const picture = entry.has_image
-    ? element("img", { src: `/image/${entry.index}?token=${encodeURIComponent(token)}`, alt: "", loading: "lazy" })
-    : element("p", {}, "(no picture in the project)");
+  const source = entry.picture || (entry.has_image && !embedded ? `/image/${entry.index}?token=${encodeURIComponent(token)}` : "");
+  const picture = source ? element("img", { src: source, alt: "", loading: "lazy" }) : element("p", {}, "(no picture in the project)");
+  const place = `${entry.path}:${entry.line}:${entry.column}`;
+  const where = element("p", { class: "where" }, entry.editor ? element("a", { href: entry.editor }, place) : place, `  ${entry.src || ""}`);
   const text = element("textarea", { "aria-label": "alt text", rows: "3" });
   text.value = entry.alt || "";
   const status = element("p", { class: "status" });
   const body = element("div", {},
-    element("p", { class: "where" }, `${entry.path}:${entry.line}:${entry.column}  ${entry.src || ""}`),
+    where,
     entry.needs_review ? element("p", {}, element("span", { class: "flag" }, "needs review")) : "",
     text,
     element("div", {},
@@ -154,7 +183,13 @@ async function start() {
   const cards = document.getElementById("cards");
   for (const entry of state.entries) cards.append(card(entry));
   document.getElementById("only-review").addEventListener("change", filter);
-  document.getElementById("apply").addEventListener("click", apply);
+  const action = document.getElementById("apply");
+  if (embedded) {
+    action.textContent = "Download the reviewed report";
+    action.addEventListener("click", download);
+  } else {
+    action.addEventListener("click", apply);
+  }
   counts();
   focus(0);
 }
