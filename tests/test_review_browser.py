@@ -83,6 +83,7 @@ def hostile_report() -> None:
         data = json.load(f)
     data["entries"][index_of("page.md", "img/blue.png")]["caption"] = HOSTILE
     data["entries"][index_of("page.md", "img/blue.png")]["alt"] = HOSTILE
+    data["entries"][index_of("page.html", "img/blue.png")]["needs_review"] = False
     with open("report.json", "w", encoding="utf-8") as f:
         json.dump(data, f)
 
@@ -113,6 +114,13 @@ def test_review_in_the_browser_edits_accepts_marks_decorative_and_applies(site: 
         # Pictures are shown from the server.
         assert until(lambda: browser.execute_script(
             f"const i = document.querySelector('#entry-{md_red} img'); return i && i.complete && i.naturalWidth"))
+
+        # The filter: only what needs review.
+        browser.find_element("id", "only-review").click()
+        shown = [c for c in browser.find_elements("css selector", ".card") if c.is_displayed()]
+        assert len(shown) == len(entries()) - 1 and card(browser, html_blue) not in shown
+        browser.find_element("id", "only-review").click()
+        assert all(c.is_displayed() for c in browser.find_elements("css selector", ".card"))
 
         # Edit one alt text and accept it with the mouse.
         box = card(browser, md_red).find_element("css selector", "textarea")
