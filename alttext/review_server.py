@@ -28,7 +28,7 @@ from typing import Any
 from alttext import escape
 from alttext.model import Settings
 from alttext.review import load, render
-from alttext.write import write_atomic
+from alttext.write import Changed, Refused, write_atomic
 
 DECISIONS = ("accepted", "decorative", "skipped", "")  # "": not decided yet
 THUMBNAIL_PX = 480
@@ -41,6 +41,10 @@ class ReviewError(Exception):
     pass
 
 
+class Conflict(Exception):
+    """The report cannot be saved: it changed on disk, or may not be written."""
+
+
 class Review:
     """The report being reviewed: its entries, saved back after every decision."""
 
@@ -49,6 +53,11 @@ class Review:
         self.settings = settings
         self.editor = editor  # a link template: vscode://file/{path}:{line}:{column}
         self.root = os.path.realpath(settings.root)
+        try:
+            with open(report, "rb") as f:
+                self._on_disk: bytes | None = f.read()  # what a save may replace, and nothing else
+        except OSError:
+            self._on_disk = None  # load() says what is wrong
         self.rows = load(report)
         self.lock = threading.Lock()
 
@@ -85,14 +94,27 @@ class Review:
         with self.lock:
             if not 0 <= index < len(self.rows):
                 raise ReviewError(f"no entry {index}")
-            row = self.rows[index]
+            before = self.rows[index]
+            row = dict(before)
             if alt is not None:
                 row["alt"] = escape.plain(alt)
             if decision:
                 row["review"] = decision
             else:
                 row.pop("review", None)
-            write_atomic(self.report, render(self.rows, self.report).encode("utf-8"), None)
+            self.rows[index] = row
+            data = render(self.rows, self.report).encode("utf-8")
+            try:
+                # Only over the bytes this review read or last wrote: an edit made meanwhile by
+                # someone else (another review, an editor) is never overwritten.
+                write_atomic(self.report, data, self._on_disk)
+            except (Changed, Refused, OSError) as exc:
+                self.rows[index] = before
+                if isinstance(exc, Changed):
+                    raise Conflict(f"{self.report} changed on disk since it was read; nothing saved (run alttext review again)") from None
+                reason = str(exc) if isinstance(exc, Refused) else (exc.strerror or str(exc))
+                raise Conflict(f"{self.report}: not saved: {reason}") from None
+            self._on_disk = data
             return self._shown(index)
 
     def apply(self) -> dict[str, Any]:
@@ -260,6 +282,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(HTTPStatus.OK, review.apply())
         except ReviewError as exc:
             return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        except Conflict as exc:
+            return self._json(HTTPStatus.CONFLICT, {"error": str(exc)})
         except OSError as exc:
             return self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{review.report}: {exc.strerror or exc}"})
         return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})

@@ -159,6 +159,28 @@ def test_each_decision_is_saved_to_the_report_at_once(server: Server) -> None:
     assert not [n for n in os.listdir(".") if n.endswith(".alttext")]  # no temporary file left behind
 
 
+def test_a_report_changed_on_disk_is_never_overwritten(server: Server) -> None:
+    assert request(server, "/api/entries/0", {"review": "accepted"})[0] == 200
+    with open("report.json", encoding="utf-8") as f:
+        edited = f.read().replace('"review": "accepted"', '"review": "skipped"')
+    with open("report.json", "w", encoding="utf-8") as f:
+        f.write(edited)  # someone else's edit, made while the page is open
+    status, body = request(server, "/api/entries/1", {"review": "decorative"})
+    assert status == 409 and json.loads(body)["error"] == "report.json changed on disk since it was read; nothing saved (run alttext review again)"
+    assert open("report.json", encoding="utf-8").read() == edited
+    os.chmod("report.json", 0o444)
+    try:
+        other = Server(Review("report.json", load_settings({})))
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        status, body = request(other, "/api/entries/1", {"review": "decorative"})
+        assert status == 409 and json.loads(body)["error"] == "report.json: not saved: it is read-only"
+        other.shutdown()
+        other.server_close()
+    finally:
+        os.chmod("report.json", 0o644)
+    assert open("report.json", encoding="utf-8").read() == edited
+
+
 def test_apply_writes_only_the_accepted_and_decorative_entries_byte_exact(server: Server) -> None:
     decisions = {("page.md", "img/red.png"): ("accepted", "A red rectangle."), ("page.md", "img/blue.png"): ("skipped", None),
                  ("page.html", "img/red.png"): ("decorative", None)}
