@@ -18,6 +18,7 @@ import json
 import mimetypes
 import os
 import secrets
+import tempfile
 import threading
 import urllib.parse
 from http import HTTPStatus
@@ -25,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
-from alttext import escape
+from alttext import commands, escape, messages
 from alttext.model import Settings
 from alttext.review import load, render
 from alttext.write import Changed, Refused, write_atomic
@@ -90,10 +91,10 @@ class Review:
 
     def decide(self, index: int, decision: str, alt: str | None) -> dict[str, Any]:
         if decision not in DECISIONS:
-            raise ReviewError(f"unknown decision {decision!r}")
+            raise ReviewError(messages.REVIEW_BAD_DECISION.format(decision=decision))
         with self.lock:
             if not 0 <= index < len(self.rows):
-                raise ReviewError(f"no entry {index}")
+                raise ReviewError(messages.REVIEW_NO_ENTRY.format(index=index))
             before = self.rows[index]
             row = dict(before)
             if alt is not None:
@@ -111,18 +112,14 @@ class Review:
             except (Changed, Refused, OSError) as exc:
                 self.rows[index] = before
                 if isinstance(exc, Changed):
-                    raise Conflict(f"{self.report} changed on disk since it was read; nothing saved (run alttext review again)") from None
+                    raise Conflict(messages.REVIEW_CHANGED.format(path=self.report)) from None
                 reason = str(exc) if isinstance(exc, Refused) else (exc.strerror or str(exc))
-                raise Conflict(f"{self.report}: not saved: {reason}") from None
+                raise Conflict(messages.REVIEW_NOT_SAVED.format(path=self.report, reason=reason)) from None
             self._on_disk = data
             return self._shown(index)
 
     def apply(self) -> dict[str, Any]:
         """Write the accepted and decorative entries, as ``alttext apply`` would."""
-        import tempfile
-
-        from alttext import commands
-
         with self.lock:
             chosen = [row for row in self.rows if row.get("review") in ("accepted", "decorative")]
         if not chosen:
@@ -236,7 +233,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the standard library's name
         url = urllib.parse.urlsplit(self.path)
         if not self._allowed(urllib.parse.parse_qs(url.query)):
-            return self._json(HTTPStatus.FORBIDDEN, {"error": "a request without this session's token"})
+            return self._json(HTTPStatus.FORBIDDEN, {"error": messages.REVIEW_NO_TOKEN})
         if url.path == "/":
             # The page's own assets are asked for with the token too (it is URL-safe base64).
             token = self.server.token.encode("ascii")
@@ -260,7 +257,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         url = urllib.parse.urlsplit(self.path)
         if not self._allowed(urllib.parse.parse_qs(url.query)):
-            return self._json(HTTPStatus.FORBIDDEN, {"error": "a request without this session's token"})
+            return self._json(HTTPStatus.FORBIDDEN, {"error": messages.REVIEW_NO_TOKEN})
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -276,7 +273,7 @@ class Handler(BaseHTTPRequestHandler):
             if url.path.startswith("/api/entries/") and url.path[13:].isdigit() and isinstance(body, dict):
                 alt = body.get("alt")
                 if alt is not None and not isinstance(alt, str):
-                    raise ReviewError("alt is not text")
+                    raise ReviewError(messages.REVIEW_ALT_NOT_TEXT)
                 return self._json(HTTPStatus.OK, review.decide(int(url.path[13:]), str(body.get("review") or ""), alt))
             if url.path == "/api/apply":
                 return self._json(HTTPStatus.OK, review.apply())
