@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--config", metavar="FILE", help="configuration file (default: nearest .alttext.toml or pyproject.toml)")
 
     evaluate = commands.add_parser("eval", help="measure alt text quality on a dataset (loads the models)")
-    evaluate.add_argument("dataset", nargs="?", metavar="DATASET", help="a .jsonl dataset (see the README)")
+    evaluate.add_argument("dataset", nargs="?", metavar="DATASET", help="a .jsonl dataset (see docs/eval.md)")
     evaluate.add_argument("--from-caption", action="store_true", help="start from each item's caption: measure the writer stage alone")
     evaluate.add_argument("--format", choices=("text", "json"), default="text", help="text: a table (default); json: the report")
     evaluate.add_argument("--output", "-o", metavar="FILE", help="also save the JSON report to FILE (for --compare)")

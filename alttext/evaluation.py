@@ -1,6 +1,6 @@
 """``alttext eval``: measure alt text against a dataset instead of guessing.
 
-A dataset is JSON Lines, one picture per line (the README documents the fields). Each item is
+A dataset is JSON Lines, one picture per line (docs/eval.md documents the fields). Each item is
 described by the real pipeline (or, with ``from_caption``, by the writer stage alone, from the
 item's caption) and scored with the three checks editors of image descriptions use:
 

@@ -1,4 +1,5 @@
-"""The README's examples must work: its config parses, its console output is real."""
+"""The examples of the README and of docs/ must work: their config parses, their console output
+is real, the CI recipe runs."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from alttext.config import load_settings
 from tests.conftest import REPO
 
 
-def _readme() -> str:
-    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+def _readme(page: str = "README.md") -> str:
+    with open(os.path.join(REPO, page), encoding="utf-8") as f:
         return f.read()
 
 
 def test_config_examples_load(tmp_path: os.PathLike[str]) -> None:
-    first, serving = re.findall(r"```toml\n(\[tool\.alttext\].*?)```", _readme(), re.S)
+    [first] = re.findall(r"```toml\n(\[tool\.alttext\].*?)```", _readme("docs/configuration.md"), re.S)
+    [serving] = re.findall(r"```toml\n(\[tool\.alttext\].*?)```", _readme("docs/performance.md"), re.S)
     path = os.path.join(str(tmp_path), "pyproject.toml")
     loaded = []
     for block in (first, serving):
@@ -35,25 +37,26 @@ def _pattern(template: str) -> str:
     return ".+".join(re.escape(p) for p in parts)
 
 
-def _example_lines(command: str) -> list[str]:
-    blocks = re.findall(r"```console\n(.*?)```", _readme(), re.S)
+def _example_lines(command: str, page: str) -> list[str]:
+    blocks = re.findall(r"```console\n(.*?)```", _readme(page), re.S)
     lines = [b.splitlines() for b in blocks if command in b]
     assert lines, command
     return [line for block in lines for line in block if not line.startswith("$ ") and line != "^C"]
 
 
 @pytest.mark.parametrize(
-    ("command", "templates"),
+    ("command", "page", "templates"),
     [
-        pytest.param("$ alttext watch", ("WATCH_STARTED", "WATCH_ADDED", "WATCH_REFRESHED", "WATCH_NOT_FIXED", "INTERRUPTED"), id="watch"),
-        pytest.param("$ alttext cache stats", ("CACHE_STATS", "CACHE_CLEARED"), id="cache"),
+        pytest.param("$ alttext watch", "docs/watch.md", ("WATCH_STARTED", "WATCH_ADDED", "WATCH_REFRESHED", "WATCH_NOT_FIXED", "INTERRUPTED"),
+                     id="watch"),
+        pytest.param("$ alttext cache stats", "docs/cache.md", ("CACHE_STATS", "CACHE_CLEARED"), id="cache"),
     ],
 )
-def test_example_sessions_use_the_real_messages(command: str, templates: tuple[str, ...]) -> None:
+def test_example_sessions_use_the_real_messages(command: str, page: str, templates: tuple[str, ...]) -> None:
     from alttext import messages
 
     patterns = [_pattern(getattr(messages, t)) for t in templates]
-    for line in _example_lines(command):
+    for line in _example_lines(command, page):
         assert any(re.fullmatch(p, line) for p in patterns), line
 
 
@@ -70,7 +73,7 @@ def test_console_example_is_real_output(monkeypatch: pytest.MonkeyPatch, capsys:
 
 def test_eval_example_is_real_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     command = "alttext eval fixtures/eval/dataset.jsonl --from-caption --backend none"
-    [block] = re.findall(r"```console\n\$ " + re.escape(command) + r"\n(.*?)```", _readme(), re.S)
+    [block] = re.findall(r"```console\n\$ " + re.escape(command) + r"\n(.*?)```", _readme("docs/eval.md"), re.S)
     monkeypatch.chdir(REPO)
     assert main(command.split()[1:]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -85,7 +88,7 @@ def test_eval_dataset_example_loads(tmp_path: os.PathLike[str]) -> None:
     from alttext.evaluation import load_dataset
     from alttext.model import Settings
 
-    [line] = re.findall(r"```json\n(\{\"id\".*?)\n```", _readme(), re.S)
+    [line] = re.findall(r"```json\n(\{\"id\".*?)\n```", _readme("docs/eval.md"), re.S)
     os.makedirs(os.path.join(str(tmp_path), "images"))
     shutil.copy(os.path.join(REPO, "fixtures", "eval", "images", "bar-chart.png"), os.path.join(str(tmp_path), "images"))
     path = os.path.join(str(tmp_path), "data.jsonl")
@@ -98,8 +101,7 @@ def test_eval_dataset_example_loads(tmp_path: os.PathLike[str]) -> None:
 def test_documented_keys_are_the_real_keys() -> None:
     from alttext.config import KEYS
 
-    section = _readme().split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    documented = re.findall(r"^\| `(\w+)` \|", section, re.M)
+    documented = re.findall(r"^\| `(\w+)` \|", _readme("docs/configuration.md"), re.M)
     assert sorted(documented) == sorted(KEYS)
 
 

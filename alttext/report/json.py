@@ -1,4 +1,4 @@
-"""The JSON report. Its schema is documented in the README and versioned by ``schema_version``."""
+"""The JSON report. Its schema is documented in docs/output-formats.md and versioned by ``schema_version``."""
 
 from __future__ import annotations
 
