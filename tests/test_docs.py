@@ -12,7 +12,7 @@ import pytest
 from alttext.cli import main
 from tests.conftest import REPO
 
-PAGES = sorted([os.path.join(REPO, "README.md"), os.path.join(REPO, "benchmarks", "README.md"),
+PAGES = sorted([os.path.join(REPO, "README.md"), os.path.join(REPO, "CONTRIBUTING.md"), os.path.join(REPO, "benchmarks", "README.md"),
                 *glob.glob(os.path.join(REPO, "docs", "*.md"))])
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
