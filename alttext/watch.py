@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from alttext import escape, messages
 from alttext.escape import line
 from alttext.model import EXIT_INTERRUPTED, Finding, Settings
+from alttext.scan.lines import LineIndex
 from alttext.write import open_for_writing, roots
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".tif", ".tiff", ".avif")
@@ -46,11 +47,6 @@ class Written:
 
     image: str  # real path of the image file
     alt: str
-
-
-def _line_column(text: str, offset: int) -> tuple[int, int]:
-    line_start = text.rfind("\n", 0, offset) + 1
-    return text.count("\n", 0, offset) + 1, offset - line_start + 1
 
 
 class Watcher:
@@ -369,14 +365,15 @@ class Watcher:
             resolver = Resolver(self.settings, self.workdir)
             targets: list[Finding] = []
             text = fix.document.text
+            index = LineIndex(text)  # as check counts lines: CRLF, a lone CR and LF each end one
             for event in events_of(text, kind_of(fix.path), fix.engine):
                 if not isinstance(event, ImageEvent) or event.verdict.alt is None or escape.plain(event.verdict.alt) not in ours:
                     continue
                 resolved = resolver.resolve(event.src, fix.path)
                 if not resolved.path or os.path.realpath(resolved.path) != image:
                     continue
-                line, column = _line_column(text, event.start)
-                end_line, end_column = _line_column(text, event.end)
+                line, column = index.position(event.start)
+                end_line, end_column = index.position(event.end)
                 targets.append(Finding(fix.path, line, column, end_line, end_column, "ALT002", messages.WATCH_STALE.format(src=event.src),
                                        event.src, event.verdict.alt, event.element, event.syntax, event.start, event.end, event.exact, fix.engine))
             if not targets:

@@ -179,6 +179,21 @@ def test_replaced_image_refreshes_only_alt_text_alttext_wrote(site: str, start: 
     assert _read("human.md") == b"![My own words.](img/sq.png)\n"
 
 
+def test_a_refresh_on_a_cr_only_page_names_the_lines_check_names(site: str, start: Callable[..., Watcher]) -> None:
+    # Old Mac line endings: every CR ends a line, for check and for watch alike.
+    _square(os.path.join("img", "sq.png"), (255, 0, 0))
+    watcher = start(captioner=ColourCaptioner())
+    _write("cr.md", b"# Squares\r\rOne:\r\r![](img/sq.png)\r")
+    wait_for(lambda: watcher.writes == 1)
+    assert [line for line in out(watcher) if "needs review" not in line][-1] == 'cr.md:5:1: alt text added for img/sq.png: "A red square."'
+    _square(os.path.join("img", "sq.png"), (0, 0, 255))
+    wait_for(lambda: watcher.writes == 2)
+    settle()
+    assert _read("cr.md") == b"# Squares\r\rOne:\r\r![A blue square.](img/sq.png)\r"
+    assert [line for line in out(watcher) if "needs review" not in line][-1] == (
+        'cr.md:5:1: alt text refreshed for img/sq.png (the image changed): "A blue square."')
+
+
 def test_broken_image_is_reported_and_watching_goes_on(site: str, start: Callable[..., Watcher]) -> None:
     _write(os.path.join("img", "broken.png"), b"\x89PNG\r\n\x1a\nnot really a png")
     watcher = start()
