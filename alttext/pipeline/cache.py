@@ -87,8 +87,6 @@ class Stats:
     entries: int
     images: int
     size: int  # bytes on disk, the WAL included
-    oldest: float | None
-    newest: float | None
 
 
 class Cache:
@@ -101,7 +99,6 @@ class Cache:
         self._db: sqlite3.Connection | None = None
         self.failed = False
         self.read_only = False
-        self.hits = self.misses = 0
 
     # Opening -------------------------------------------------------------------------------
 
@@ -218,8 +215,6 @@ class Cache:
             except sqlite3.Error as exc:
                 self._error(exc)
                 return {}
-        self.hits += sum(1 for k in keys if k in found)
-        self.misses += sum(1 for k in keys if k not in found)
         return found
 
     def put(self, items: Mapping[Key, Mapping[str, Any]]) -> None:
@@ -242,18 +237,16 @@ class Cache:
     def stats(self) -> Stats:
         size = sum(os.path.getsize(self.path + s) for s in ("", "-wal") if os.path.exists(self.path + s))
         if not os.path.exists(self.path):
-            return Stats(self.path, 0, 0, 0, None, None)
+            return Stats(self.path, 0, 0, 0)
         db = self._connect()
         if db is None:
-            return Stats(self.path, 0, 0, size, None, None)
+            return Stats(self.path, 0, 0, size)
         try:
-            entries, images, oldest, newest = db.execute(
-                "SELECT count(*), count(DISTINCT image), min(created), max(created) FROM descriptions"
-            ).fetchone()
+            entries, images = db.execute("SELECT count(*), count(DISTINCT image) FROM descriptions").fetchone()
         except sqlite3.Error as exc:
             self._error(exc)
-            return Stats(self.path, 0, 0, size, None, None)
-        return Stats(self.path, entries, images, size, oldest, newest)
+            return Stats(self.path, 0, 0, size)
+        return Stats(self.path, entries, images, size)
 
     def close(self) -> None:
         if self._db is not None:

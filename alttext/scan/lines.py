@@ -32,9 +32,6 @@ class LineIndex:
         """Inverse of :meth:`position` for a 0-based line and 0-based column."""
         return self.starts[line] + column
 
-    def lines(self) -> list[str]:
-        return split_lines(self.text)
-
 
 def lf_starts(text: str) -> list[int]:
     """Line starts counting only ``\\n``, as ``html.parser.getpos()`` does."""
