@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from alttext.pipeline import grounding
+from alttext.pipeline.words import stem
 
 PASS_KER = 0.83
 _WORD = re.compile(r"[a-z]+|\d+")
@@ -27,14 +28,14 @@ Element = str | Sequence[str]  # a word or phrase, or synonyms of it
 
 
 def _stems(text: str) -> set[str]:
-    return {grounding.stem(w) for w in _WORD.findall(text.lower())}
+    return {stem(w) for w in _WORD.findall(text.lower())}
 
 
 def _mentions(text: str, stems: set[str], phrase: str) -> bool:
     if _CJK.search(phrase):
         return phrase in text
     words = _WORD.findall(phrase.lower())
-    return bool(words) and all(grounding.stem(w) in stems for w in words)
+    return bool(words) and all(stem(w) in stems for w in words)
 
 
 def key_element_recall(text: str, elements: Sequence[Element]) -> float:
@@ -65,7 +66,7 @@ def invented(text: str, evidence: Iterable[str]) -> Invented:
     joined = "\n".join(evidence)
 
     def absent(word: str) -> bool:
-        return word not in joined if _CJK.search(word) else grounding.stem(word.lower()) not in stems
+        return word not in joined if _CJK.search(word) else stem(word.lower()) not in stems
 
     words = grounding.content_words(text)
     missing = [w for w in words if absent(w)]

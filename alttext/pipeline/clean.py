@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from alttext import escape
+from alttext.pipeline.words import function_words
 
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
@@ -208,7 +209,6 @@ def echo(text: str, instructions: str, evidence: str, language: str) -> LintFind
     content that the picture's own evidence and page (``evidence``) do not. Framing words ("the
     text", "界面截图") and the picture's own words may repeat; "a brown horse stands" from an
     example may not."""
-    from alttext.pipeline.grounding import function_words
 
     if language == "zh":
         plain = "".join(text.split())
