@@ -7,6 +7,7 @@ error, an input that could not be read or written, or an unusable model or serve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -115,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
 
     review = commands.add_parser("review", help="see each picture beside its proposed alt text in a browser; accept, edit, apply")
     review.add_argument("report", metavar="REPORT", help="a .json report (fix --report FILE.json)")
-    review.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
+    review.add_argument("--port", type=_port, default=0, help="the port on 127.0.0.1 (default: a free one)")
     review.add_argument("--no-browser", action="store_true", help="only print the page's address")
     review.add_argument("--export", metavar="FILE.html",
                         help="write one self-contained page instead (pictures inside; its decisions download as a report for apply)")
@@ -139,6 +140,16 @@ def _parser() -> argparse.ArgumentParser:
     for sub in commands.choices.values():  # also after the command: alttext fix --debug
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an unexpected error")
     return parser
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (0 to 65535)")
+    return port
 
 
 def _shard(value: str) -> tuple[int, int]:
@@ -412,6 +423,11 @@ def _review(args: argparse.Namespace) -> int:
     if editor is None:
         editor = "vscode://file/{path}:{line}:{column}" if os.environ.get("TERM_PROGRAM") == "vscode" else ""
     try:
+        editor.format(path="/a", line=1, column=1)
+    except (KeyError, IndexError, ValueError, AttributeError):
+        print(messages.REVIEW_EDITOR.format(template=editor), file=sys.stderr)
+        return EXIT_ERROR
+    try:
         review = Review(args.report, settings, editor=editor)
     except ReportError as exc:
         print(exc, file=sys.stderr)
@@ -435,17 +451,31 @@ def _review(args: argparse.Namespace) -> int:
         print(messages.REVIEW_PORT.format(port=args.port, reason=exc.strerror or exc), file=sys.stderr)
         return EXIT_ERROR
     print(messages.REVIEW_SERVING.format(url=server.url), file=sys.stderr, flush=True)
-    if not args.no_browser:
-        import webbrowser
-
-        webbrowser.open(server.url)
+    opener = None if args.no_browser else _open_privately(server.url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        if opener:
+            with contextlib.suppress(OSError):
+                os.unlink(opener)
     return EXIT_CLEAN
+
+
+def _open_privately(url: str) -> str | None:
+    """Open ``url`` in the browser through a file only this user can read that redirects to it:
+    the browser's command line, which any local user can list, then holds no token (as Jupyter
+    does). The file's path, to remove at the end."""
+    import tempfile
+    import webbrowser
+
+    fd, path = tempfile.mkstemp(prefix="alttext-review-", suffix=".html")  # mode 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={url}"><a href="{url}">alttext review</a>\n')
+    webbrowser.open("file://" + path)
+    return path
 
 
 def _cache(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from markdown_it import MarkdownIt
+
 from alttext import escape
 from alttext.model import Finding
 
@@ -186,16 +188,22 @@ DECORATIVE_COMMENT = "<!-- alttext: decorative -->"
 DECORATIVE_MDX = "{/* alttext: decorative */}"
 
 
+_FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)[ \t]*\r?\n.*?\r?\n(?:---|\+\+\+|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
+# What may stand before an image at the start of its block: indentation, quote marks, one list
+# marker. Anything else is text, and an inline comment after it starts no block.
+_BLOCK_START = re.compile(r"^[ \t]*(?:>[ \t]?)*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+(?:>[ \t]?)*)?$")
+
+
 def decorative_edit(text: str, finding: Finding, prepared: str | None = None, engine: str = "") -> Edit | str:
     """The edit that marks ``finding``'s image decorative, or why there is none: ``alt=""`` in
     HTML; in Markdown, which has no syntax for it, alttext's marker comment (``{/* … */}`` in
     MDX), which speaks for the next image on its line or the line after.
 
-    Where the marker goes keeps the page's blocks as they were: in front of the image when text
-    precedes it on its line; where the image starts its block, a comment there would start an
-    HTML block and swallow the image, so the marker goes at the end of the line above when that
-    line is text of the same paragraph, and on a line of its own when the image starts a
-    paragraph (after a blank line, a heading, a fence, a rule or the top of the file)."""
+    In Markdown the marker must not change the page: a comment that starts a line starts an HTML
+    block, which would swallow the image or split its paragraph. So it goes in front of the image
+    where text precedes it on its line; where the image starts its block, on a line of its own
+    above it, or else at the end of the line above (when that line is prose). Each place is kept
+    only if CommonMark renders the page as before, the comment aside."""
     if not finding.exact:
         return "its position could not be verified"
     if finding.rule != "ALT001" or finding.element not in ("img", "markdown"):
@@ -205,18 +213,46 @@ def decorative_edit(text: str, finding: Finding, prepared: str | None = None, en
     if finding.syntax not in ("md-inline", "md-reference", "md-collapsed", "md-shortcut"):
         return f"a {finding.syntax} image cannot be marked decorative"
     marker = DECORATIVE_MDX if (engine or finding.engine) == "mdx" else DECORATIVE_COMMENT
-    line_start = text.rfind("\n", 0, finding.start) + 1
+    line_start = max(text.rfind("\n", 0, finding.start), text.rfind("\r", 0, finding.start)) + 1
     before = text[line_start : finding.start]
-    if before.strip(" \t>-*+0123456789.)"):
-        return Edit(finding.start, finding.start, marker + " ")
-    if line_start == 0:
-        return Edit(0, 0, marker + "\n")
-    above_start = text.rfind("\n", 0, line_start - 1) + 1
-    above = text[above_start : line_start - 1].strip(" \t>\r")
-    if not above or above.startswith(("#", "```", "~~~", "|", "<", "---", "***", "___", "===", "{%", "{{")) or before.strip(" \t>"):
-        # A line of its own, with the image line's indentation and quote marks (a list
-        # item's marker becomes spaces: the comment stays inside the item).
+    if not _BLOCK_START.match(before):
+        candidates = [Edit(finding.start, finding.start, marker + " ")]
+    else:
+        newline = _line_ending(text, line_start)
         prefix = "".join(ch if ch in " \t>" else " " for ch in before)
-        return Edit(line_start, line_start, prefix + marker + "\n")
-    eol = line_start - 1 - (1 if text[line_start - 2 : line_start - 1] == "\r" else 0)
-    return Edit(eol, eol, " " + marker)
+        candidates = [Edit(line_start, line_start, prefix + marker + newline)]
+        if line_start:
+            above_end = line_start - len(newline) if text[line_start - len(newline) : line_start] == newline else line_start - 1
+            above = text[max(text.rfind("\n", 0, above_end), text.rfind("\r", 0, above_end)) + 1 : above_end]
+            if re.search(r"\w", above):  # prose, not a rule, a fence, an underline or front matter's end
+                candidates.append(Edit(above_end, above_end, " " + marker))
+    for edit in candidates:
+        if _renders_alike(text, apply_edits(text, [edit]), marker):
+            return edit
+    return f"a marker here would change how the page renders; put {marker} before the image by hand"
+
+
+def _line_ending(text: str, line_start: int) -> str:
+    """The line ending the file uses at ``line_start`` (the one before it, or the first one)."""
+    if line_start >= 2 and text[line_start - 2 : line_start] == "\r\n":
+        return "\r\n"
+    if line_start >= 1:
+        return text[line_start - 1]
+    found = re.search(r"\r\n|\r|\n", text)
+    return found.group(0) if found else "\n"
+
+
+def _renders_alike(old: str, new: str, marker: str) -> bool:
+    """Whether CommonMark (with tables) renders ``new`` as ``old``, the marker taken out and white
+    space as HTML collapses it."""
+    md = MarkdownIt("commonmark").enable("table")
+
+    def shown(text: str, drop: str = "") -> str:
+        # Front matter is the engine's, not Markdown: blank lines in its place.
+        text = _FRONT_MATTER.sub(lambda m: re.sub(r"[^\r\n]", "", m.group(0)), text, count=1)
+        html = md.render(text)
+        if drop:
+            html = html.replace(drop, " ")
+        return re.sub(r"\s*(<[^>]+>)\s*", r"\1", re.sub(r"\s+", " ", html)).strip()
+
+    return shown(new, marker) == shown(old)

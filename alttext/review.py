@@ -130,7 +130,7 @@ def load(path: str) -> list[dict[str, Any]]:
             row["start"], row["end"], row["line"], row["column"] = (int(row[k]) for k in ("start", "end", "line", "column"))
     except RecursionError:
         raise ReportError(messages.APPLY_BAD.format(path=path, reason="nested too deeply")) from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ReportError(messages.APPLY_BAD.format(path=path, reason=exc)) from None
     return rows
 

@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import io
 import json
-import mimetypes
 import os
 import secrets
 import tempfile
@@ -35,7 +34,10 @@ DECISIONS = ("accepted", "decorative", "skipped", "")  # "": not decided yet
 THUMBNAIL_PX = 480
 EXPORT_PX = 320  # the export embeds every picture: smaller still
 MAX_BODY = 1 << 20  # a decision is a few hundred bytes
-RASTER = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".avif"}
+PAGE_FIELDS = ("index", "has_image", "editor", "picture")  # set by the server, never taken from a report
+# What a browser shows, by the file's first bytes.
+MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"),
+         (b"BM", "image/bmp"))
 
 
 class ReviewError(Exception):
@@ -70,22 +72,26 @@ class Review:
         """The entry as the page gets it: with its index, whether it has a picture, and the link
         that opens its place in the editor."""
         row = self.rows[index]
-        shown = {**row, "index": index, "has_image": self.image_path(index) is not None}
+        # The page's own fields come from here only, never from the report: a report cannot
+        # choose a link or a picture source.
+        shown = {k: v for k, v in row.items() if k not in PAGE_FIELDS}
+        shown.update(index=index, has_image=self.image_path(index) is not None)
         if self.editor:
             path = os.path.abspath(os.path.join(self.root, str(row["path"])))
             shown["editor"] = self.editor.format(path=urllib.parse.quote(path), line=row["line"], column=row["column"])
         return shown
 
     def image_path(self, index: int) -> str | None:
-        """The entry's picture as a file under the project root, or None: a report names its
-        pictures relative to the root, and nothing else is ever served."""
+        """The entry's picture as a file under the project root that is a picture, or None: a
+        report names its pictures relative to the root, and nothing else is ever served (a page
+        may point an image at any file; ``.env`` is not shown)."""
         if not 0 <= index < len(self.rows):
             return None
         image = str(self.rows[index].get("image") or "")
         if not image or os.path.isabs(image) or image.startswith(("/", "\\")):
             return None
         path = os.path.realpath(os.path.join(self.root, image))
-        if not path.startswith(self.root + os.sep) or not os.path.isfile(path):
+        if not path.startswith(self.root + os.sep) or not os.path.isfile(path) or picture_kind(path) is None:
             return None
         return path
 
@@ -137,11 +143,37 @@ class Review:
         return {"rc": rc, "lines": lines}
 
 
+def picture_kind(path: str) -> str | None:
+    """The picture's media type, from its first bytes (an SVG: its root element), or None where
+    the file is no picture a browser shows."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+    except OSError:
+        return None
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:12] in (b"ftypavif", b"ftypavis"):
+        return "image/avif"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"  # shown once Pillow turns it into a PNG
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if path.lower().endswith(".svg") and (text.startswith(b"<svg") or (text.startswith((b"<?xml", b"<!--", b"<!doctype")) and b"<svg" in head.lower())):
+        return "image/svg+xml"
+    return None
+
+
 def thumbnail(path: str, size: int = THUMBNAIL_PX) -> tuple[bytes, str]:
-    """The picture, shrunk to at most ``size`` pixels on its longest side (PNG), or as it is where
-    it cannot be read as a raster (SVG is shown as an image, which runs no script)."""
-    kind = os.path.splitext(path)[1].lower()
-    if kind in RASTER:
+    """The picture, shrunk to at most ``size`` pixels on its longest side (PNG) where Pillow reads
+    it, or as it is (an SVG, or any picture without Pillow: a browser shows an SVG in an ``<img>``
+    without running its scripts)."""
+    kind = picture_kind(path)
+    if kind is None:
+        raise OSError(f"{path} is not a picture")
+    if kind != "image/svg+xml":
         try:
             from PIL import Image
 
@@ -150,10 +182,10 @@ def thumbnail(path: str, size: int = THUMBNAIL_PX) -> tuple[bytes, str]:
                 buffer = io.BytesIO()
                 image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(buffer, "PNG", optimize=True)
                 return buffer.getvalue(), "image/png"
-        except Exception:  # unreadable here: the browser gets the file itself, or shows it broken
+        except Exception:  # Pillow missing, or it cannot read this one: the file as it is
             pass
     with open(path, "rb") as f:
-        return f.read(), mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return f.read(), kind
 
 
 def export(review: Review) -> str:
@@ -164,7 +196,10 @@ def export(review: Review) -> str:
     for entry in entries:
         path = review.image_path(entry["index"])
         if path is not None:
-            body, kind = thumbnail(path, EXPORT_PX)
+            try:
+                body, kind = thumbnail(path, EXPORT_PX)
+            except OSError:
+                continue
             entry["picture"] = f"data:{kind};base64,{base64.b64encode(body).decode('ascii')}"
     data = json.dumps({"report": review.report, "entries": entries}, ensure_ascii=False)
     data = data.replace("<", "\\u003c")  # "</script>" in a model's text cannot end the block
@@ -250,7 +285,10 @@ class Handler(BaseHTTPRequestHandler):
             path = self.server.review.image_path(int(url.path[7:]))
             if path is None:
                 return self._json(HTTPStatus.NOT_FOUND, {"error": "no picture for this entry"})
-            body, kind = thumbnail(path)
+            try:
+                body, kind = thumbnail(path)
+            except OSError:
+                return self._json(HTTPStatus.NOT_FOUND, {"error": "no picture for this entry"})
             return self._send(HTTPStatus.OK, body, kind)
         return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
@@ -271,6 +309,8 @@ class Handler(BaseHTTPRequestHandler):
         review = self.server.review
         try:
             if url.path.startswith("/api/entries/") and url.path[13:].isdigit() and isinstance(body, dict):
+                if not isinstance(body.get("review"), str):
+                    raise ReviewError(messages.REVIEW_NO_DECISION)
                 alt = body.get("alt")
                 if alt is not None and not isinstance(alt, str):
                     raise ReviewError(messages.REVIEW_ALT_NOT_TEXT)

@@ -16,8 +16,9 @@ COMMENT = "<!-- alttext: decorative -->"
 
 
 def _render(text: str) -> str:
-    """The page as CommonMark renders it, the marker comment taken out, and white space (which
-    HTML collapses) in one form."""
+    """The page as CommonMark renders it after its front matter (which the site engine reads), the
+    marker comment taken out, and white space (which HTML collapses) in one form."""
+    text = re.sub(r"\A(\+\+\+|---)\n.*?\n(\+\+\+|---|\.\.\.)\n", "", text, flags=re.S)
     html = re.sub(r"\s+", " ", MarkdownIt("commonmark").render(text).replace(COMMENT, " "))
     return re.sub(r"\s*(<[^>]+>)\s*", r"\1", html).strip()
 
@@ -35,6 +36,16 @@ def _render(text: str) -> str:
         pytest.param("```\ncode\n```\n![](a.png)\n", id="after-a-fence"),
         pytest.param("Text\r\n![](a.png)\r\n", id="crlf"),
         pytest.param("Intro\n\n![][logo]\n\n[logo]: a.png\n", id="reference"),
+        pytest.param("Title\n==\n![](a.png)\n", id="after-a-setext-heading"),
+        pytest.param("Title\n-\n![](a.png)\n", id="after-a-setext-dash"),
+        pytest.param("* * *\n![](a.png)\n", id="after-a-rule"),
+        pytest.param("[a]: http://x.test\n![](a.png)\n\n[a]\n", id="after-a-link-definition"),
+        pytest.param("Some text:\n2. ![](a.png)\n", id="a-number-that-starts-no-list"),
+        pytest.param("Intro text\n**![](a.png)** bold\n", id="inside-emphasis-at-line-start"),
+        pytest.param("+++\ntitle = 'x'\n+++\n![](a.png)\n", id="after-hugo-front-matter"),
+        pytest.param("---\ntitle: x\n...\n![](a.png)\n", id="after-yaml-front-matter"),
+        pytest.param("# T\r\n![](a.png)\r\n", id="crlf-own-line"),
+        pytest.param("# T\r![](a.png)\r", id="cr-own-line"),
     ],
 )
 def test_markdown_gets_the_marker_and_renders_as_before(text: str) -> None:
@@ -45,6 +56,21 @@ def test_markdown_gets_the_marker_and_renders_as_before(text: str) -> None:
     assert scan_text("page.md", new, Settings()) == ()  # ALT001 is gone, and nothing new came
     assert "<!-- alttext: decorative -->" in new
     assert _render(new) == _render(text)
+    # The file's own line endings only.
+    assert ("\n" in new) == ("\n" in text) and new.count("\r\n") >= text.count("\r\n") and ("\r" in new) == ("\r" in text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("Line one  \n![](a.png)\n", id="after-a-hard-break"),
+        pytest.param("Line one\\\n![](a.png)\n", id="after-a-backslash-break"),
+    ],
+)
+def test_where_no_marker_keeps_the_page_as_it_renders_nothing_is_changed(text: str) -> None:
+    [finding] = scan_text("page.md", text, Settings())
+    assert decorative_edit(text, finding) == ("a marker here would change how the page renders; "
+                                              "put <!-- alttext: decorative --> before the image by hand")
 
 
 def test_html_gets_an_empty_alt() -> None:

@@ -226,3 +226,95 @@ def test_the_export_holds_everything_and_loads_nothing(site: str, tmp_path: os.P
     assert page.count("data:image/png;base64,") == 4
     policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
     assert policy.startswith("default-src 'none'; script-src 'sha256-") and "img-src data:" in policy and "connect-src" not in policy
+
+
+def test_only_pictures_are_served_or_exported_whatever_a_page_points_at(site: str, tmp_path: os.PathLike[str],
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # A page may point an image at any file of the project; a secret is not a picture.
+    with open(".env", "w", encoding="utf-8") as f:
+        f.write("SECRET_KEY=hunter2\n")
+    with open("evil.html", "w", encoding="utf-8") as f:
+        f.write("<script>alert(1)</script>\n")
+    with open("logo.svg", "w", encoding="utf-8") as f:
+        f.write('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>\n')
+    data = json.loads(open("report.json", encoding="utf-8").read())
+    for entry, image in zip(data["entries"], [".env", "evil.html", "logo.svg", "img/red.png"]):
+        entry["image"] = image
+    with open("report.json", "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    running = Server(Review("report.json", load_settings({})))
+    threading.Thread(target=running.serve_forever, daemon=True).start()
+    try:
+        assert [request(running, f"/image/{k}")[0] for k in range(4)] == [404, 404, 200, 200]
+        assert [e["has_image"] for e in json.loads(request(running, "/api/entries")[1])["entries"]] == [False, False, True, True]
+    finally:
+        running.shutdown()
+        running.server_close()
+    out = os.path.join(str(tmp_path), "review.html")
+    assert main(["review", "report.json", "--export", out]) == 0
+    page = open(out, encoding="utf-8").read()
+    assert "U0VDUkVU" not in page and "hunter2" not in page  # base64 and plain
+    assert page.count("data:image/svg+xml;base64,") == 1 and page.count("data:image/png;base64,") == 1
+
+
+def test_a_report_cannot_choose_the_pages_links_or_pictures(site: str) -> None:
+    data = json.loads(open("report.json", encoding="utf-8").read())
+    data["entries"][0].update(editor="javascript:alert(document.domain)", picture="https://tracker.example/p.png", index=7, has_image=True)
+    data["entries"][1]["image"] = "img/missing.png"
+    data["entries"][1]["has_image"] = True
+    with open("report.json", "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    shown = Review("report.json", load_settings({})).entries()
+    assert "editor" not in shown[0] and "picture" not in shown[0] and shown[0]["index"] == 0
+    assert shown[1]["has_image"] is False
+
+
+def test_a_decision_must_be_named(server: Server) -> None:
+    assert request(server, "/api/entries/0", {"review": "accepted"})[0] == 200
+    status, body = request(server, "/api/entries/0", {"alt": "Only a text."})
+    assert status == 400 and json.loads(body)["error"] == "a decision needs its review field (accepted, decorative, skipped, or empty to undo)"
+    assert entries()[0]["review"] == "accepted"
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        pytest.param(["--port", "70000"], "alttext: error: argument --port: '70000' is not a port (0 to 65535)", id="port"),
+        pytest.param(["--editor-url", "idea://open?file={file}"],
+                     "alttext: error: --editor-url 'idea://open?file={file}' is not a link template: use {path}, {line} and {column}",
+                     id="editor-url"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(site: str, argv: list[str], error: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        rc = main(["review", "report.json", "--no-browser", *argv])
+    except SystemExit as exc:  # argparse's own errors
+        rc = exc.code
+    assert rc == 2
+    assert capsys.readouterr().err.splitlines()[-1] == error
+
+
+def test_a_report_with_an_impossible_offset_is_one_line(site: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with open("report.json", encoding="utf-8") as f:
+        text = f.read().replace('"start": ', '"start": 1e999, "was": ', 1)
+    with open("report.json", "w", encoding="utf-8") as f:
+        f.write(text)
+    assert main(["review", "report.json", "--no-browser"]) == 2
+    assert capsys.readouterr().err == "report.json: not an alttext report: cannot convert float infinity to integer\n"
+
+
+def test_the_browser_is_opened_through_a_private_redirect(monkeypatch: pytest.MonkeyPatch) -> None:
+    import stat
+    import webbrowser
+
+    from alttext.cli import _open_privately
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    path = _open_privately("http://127.0.0.1:1/?token=secret")
+    try:
+        assert opened == ["file://" + path] and "secret" not in opened[0]
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert 'content="0;url=http://127.0.0.1:1/?token=secret"' in open(path, encoding="utf-8").read()
+    finally:
+        os.unlink(path)

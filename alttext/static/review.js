@@ -72,10 +72,14 @@ function details(entry) {
 
 function card(entry) {
   const node = element("article", { class: "card", id: `entry-${entry.index}`, "data-index": entry.index, "data-review": entry.review || "" });
-  const source = entry.picture || (entry.has_image && !embedded ? `/image/${entry.index}?token=${encodeURIComponent(token)}` : "");
+  // Only the server sets these two; a picture is a data: image or this server's, and a link never
+  // runs script, whatever a report says.
+  const embeddedPicture = typeof entry.picture === "string" && entry.picture.startsWith("data:image/") ? entry.picture : "";
+  const source = embeddedPicture || (entry.has_image && !embedded ? `/image/${entry.index}?token=${encodeURIComponent(token)}` : "");
+  const editor = typeof entry.editor === "string" && !/^\s*(javascript|data|vbscript|blob):/i.test(entry.editor) ? entry.editor : "";
   const picture = source ? element("img", { src: source, alt: "", loading: "lazy" }) : element("p", {}, "(no picture in the project)");
   const place = `${entry.path}:${entry.line}:${entry.column}`;
-  const where = element("p", { class: "where" }, entry.editor ? element("a", { href: entry.editor }, place) : place, `  ${entry.src || ""}`);
+  const where = element("p", { class: "where" }, editor ? element("a", { href: editor }, place) : place, `  ${entry.src || ""}`);
   const text = element("textarea", { "aria-label": "alt text", rows: "3" });
   text.value = entry.alt || "";
   const status = element("p", { class: "status" });
@@ -150,9 +154,14 @@ function filter() {
 }
 
 async function apply() {
-  const result = await call("/api/apply", {});
+  let text;
+  try {
+    text = (await call("/api/apply", {})).lines.join("\n");
+  } catch (error) {
+    text = `Not applied: ${error.message}`;
+  }
   document.getElementById("applied").hidden = false;
-  document.getElementById("applied-lines").textContent = result.lines.join("\n");
+  document.getElementById("applied-lines").textContent = text;
 }
 
 document.addEventListener("keydown", (event) => {
