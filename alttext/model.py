@@ -9,6 +9,10 @@ from dataclasses import dataclass
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+# How severe each rule is, as SARIF and GitHub annotations name it.
+LEVELS = {"ALT001": "error", "ALT002": "warning", "ALT003": "error"}
+
+
 @dataclass(frozen=True)
 class Finding:
     """One image that breaks a rule, located exactly in the file.

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from alttext import messages
-from alttext.pipeline.backends import BackendError, WriterBase
+from alttext.pipeline.interface import BackendError, WriterBase
 
 T = TypeVar("T")
 R = TypeVar("R")

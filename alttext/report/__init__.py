@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from alttext.model import Report
-
-LEVELS = {"ALT001": "error", "ALT002": "warning", "ALT003": "error"}
+from alttext.report import github, gitlab, json, junit, sarif, text
 
 
 def render(report: Report, fmt: str, color: bool = False) -> str:
-    from alttext.report import github, gitlab, json, junit, sarif, text
-
     formatters: dict[str, Callable[[Report], str]] = {
         "text": text.render,
         "json": json.render,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alttext.model import Report
-from alttext.report import LEVELS
+from alttext.model import LEVELS
 
 
 def escape_data(s: str) -> str:

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from alttext import __version__, messages
 from alttext.model import Report
-from alttext.report import LEVELS
+from alttext.model import LEVELS
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 HELP = "https://www.w3.org/WAI/WCAG22/Understanding/non-text-content.html"

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 from alttext import messages
 from alttext.model import Finding, Settings
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
 from alttext.scan.lines import LineIndex
+from alttext.scan.paths import GlobSet, kind_of, relative_path
 from alttext.scan.rules import RULE_IDS, may_hold_image, weak_reason
-
-MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".mdx"})
-
-
-def kind_of(path: str) -> str:
-    return "markdown" if os.path.splitext(path)[1].lower() in MARKDOWN_SUFFIXES else "html"
 
 
 def enabled_rules(settings: Settings, path: str) -> set[str]:
@@ -23,7 +16,6 @@ def enabled_rules(settings: Settings, path: str) -> set[str]:
     rules = set(settings.select) if settings.select else {"ALT001", "ALT003", *(("ALT002",) if settings.strict else ())}
     rules -= set(settings.ignore)
     if settings.per_file_ignores:
-        from alttext.scan.files import GlobSet, relative_path  # scan.files imports this module
 
         rel = relative_path(path, settings.root)
         for pattern, ignored in settings.per_file_ignores:

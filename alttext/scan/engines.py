@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alttext.model import Settings
+from alttext.scan.paths import GlobSet, kind_of, relative_path
 
 ENGINES = ("commonmark", "gfm", "mdx", "mkdocs", "jekyll", "hugo")
 
@@ -115,8 +116,6 @@ def _inside(path: str, folder: str) -> bool:
 def detect(path: str, settings: Settings) -> str:
     """The engine for a Markdown file, or for an HTML file the templating to neutralise
     (``jekyll``, ``hugo``) or ``html``."""
-    from alttext.scan import kind_of
-    from alttext.scan.files import relative_path
 
     markdown = kind_of(path) == "markdown"
     if settings.engines:
@@ -143,7 +142,6 @@ def detect(path: str, settings: Settings) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _glob(pattern: str) -> Any:
-    from alttext.scan.files import GlobSet
 
     return GlobSet([pattern])
 
