@@ -19,6 +19,14 @@ from alttext import escape, messages
 from alttext.escape import line
 from alttext.fix import FileFix, collect, describe_all, new_bytes, plan_file, unified_diff, writable_roots
 from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, Settings
+from alttext.pipeline.cache import open_cache
+from alttext.pipeline.caption import ModelLoadError
+from alttext.pipeline.describe import preflight
+from alttext.pipeline.evidence.ocr import OCRUnavailable
+from alttext.pipeline.writer_openai import WriterError
+from alttext.progress import Progress
+from alttext.review import ReportError, entries, load, render, reviewed
+from alttext.write import Changed, Refused, roots, write_atomic
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,6 @@ def finish(fixes: list[FileFix], errors: list[Any], settings: Settings, mode: Mo
     """Edit, verify and (unless told not to) write every file whose real path is under one of
     ``allowed`` (None: anywhere); print what happened. ``remaining``: also say how many images in
     these files still lack alt text (``apply``, whose report may not list them all)."""
-    from alttext.write import Changed, Refused, write_atomic
-
     lines = err if mode.diff else out
     failed = bool(errors)
     for error in errors:
@@ -112,14 +118,6 @@ def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None
         out: TextIO | None = None, err: TextIO | None = None, shard: tuple[int, int] | None = None,
         **models: Any) -> int:
     """``models``: ``captioner=``/``writer=`` instead of the ones the settings name (tests)."""
-    from alttext.pipeline.cache import open_cache
-    from alttext.pipeline.caption import ModelLoadError
-    from alttext.pipeline.describe import preflight
-    from alttext.pipeline.evidence.ocr import OCRUnavailable
-    from alttext.pipeline.writer_openai import WriterError
-    from alttext.progress import Progress
-    from alttext.review import ReportError, entries, render
-
     out, err = out or sys.stdout, err or sys.stderr
     if report:
         try:
@@ -157,9 +155,6 @@ def fix(paths: Sequence[str], settings: Settings, mode: Mode, report: str | None
 
 def apply(reports: str | Sequence[str], settings: Settings, mode: Mode, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Write one or more reviewed reports (the reports of a site's shards, together)."""
-    from alttext.review import ReportError, load, reviewed
-    from alttext.write import roots
-
     out, err = out or sys.stdout, err or sys.stderr
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[str, int, int], str] = {}

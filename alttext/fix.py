@@ -14,10 +14,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from alttext import escape, messages
+from alttext.context import Place, html_places, markdown_places
 from alttext.edit import Edit, EditError, apply_edits, decorative_edit, edit_for
+from alttext.locate import Resolver
 from alttext.model import FileError, Finding, Settings
-from alttext.context import Place
+from alttext.pipeline.describe import describe
+from alttext.pipeline.prompt import Context
+from alttext.scan import events_of, kind_of, scan_text
+from alttext.scan.engines import detect
+from alttext.scan.events import ImageEvent
 from alttext.scan.files import Document, discover, in_shard, load_document
+from alttext.scan.html import prepare_html
+from alttext.scan.markdown import prepare
 from alttext.write import refusal, roots
 
 FIXABLE = ("ALT001", "ALT003")
@@ -65,21 +73,13 @@ def fixable(finding: Finding, settings: Settings) -> bool:
 
 def _events(text: str, path: str, engine: str) -> list[tuple[str, str, str | None]]:
     """(element, src, alt) of every image in ``text``, in order."""
-    from alttext.scan import events_of, kind_of
-    from alttext.scan.events import ImageEvent
-
     return [(e.element, e.src, e.verdict.alt) for e in events_of(text, kind_of(path), engine) if isinstance(e, ImageEvent)]
 
 
 def _prepared(text: str, path: str, engine: str) -> str:
     """``text`` with templating made opaque, offsets unchanged (for reading tag attributes)."""
-    from alttext.scan import kind_of
-
     if kind_of(path) == "markdown":
-        from alttext.scan.markdown import prepare
-
         return prepare(text, engine)[0]
-    from alttext.scan.html import prepare_html
 
     return prepare_html(text, engine)
 
@@ -96,8 +96,6 @@ def _shift(edits: Sequence[Edit]) -> Callable[[int], int]:
 def verify(old: str, new: str, path: str, engine: str, settings: Settings, fixed: dict[int, str], before: Sequence[Finding], edits: Sequence[Edit]) -> str | None:
     """Why ``new`` is not a safe replacement for ``old`` (None when it is). ``fixed`` maps the
     start offsets (in ``old``) of the fixed images to the alt text written."""
-    from alttext.scan import scan_text
-
     old_images, new_images = _events(old, path, engine), _events(new, path, engine)
     if [(e, s) for e, s, _ in old_images] != [(e, s) for e, s, _ in new_images]:
         return "the images or their sources changed"
@@ -146,9 +144,6 @@ def plan_file(fix: FileFix, settings: Settings) -> None:
 
 def open_file(path: str, settings: Settings) -> tuple[FileFix | None, FileError | None]:
     """A file read and scanned, ready for proposals."""
-    from alttext.scan import scan_text
-    from alttext.scan.engines import detect
-
     document, error = load_document(path, settings)
     if document is None:
         return None, error
@@ -168,10 +163,6 @@ def collect(paths: Sequence[str], settings: Settings, workdir: str, shard: tuple
     on its page. When the result is to be written (``writes``), a page that may not be
     (``allowed``; by default the project root and ``paths``) is reported, its images not
     described; a diff or a report of it is still made."""
-    from alttext.context import html_places, markdown_places
-    from alttext.locate import Resolver
-    from alttext.scan import kind_of
-
     if allowed == ():
         allowed = writable_roots(paths, settings)
     files, errors = discover(paths, settings)
@@ -240,9 +231,6 @@ def describe_all(fixes: list[FileFix], settings: Settings, **options: object) ->
     """Describe every resolved image of every file in one batched run (an image used in many
     places is captioned once; each place is written with its own context). ``options`` go to
     ``describe`` (cache, progress, models)."""
-    from alttext.pipeline.describe import describe
-    from alttext.pipeline.prompt import Context
-
     todo = [(fix, k) for fix in fixes for k, p in enumerate(fix.proposals) if p.image and p.reason is None]
     if not todo:
         return

@@ -19,8 +19,9 @@ from dataclasses import replace
 from typing import Any
 
 from alttext import __version__, escape, messages
-from alttext.fix import FileFix, Proposal, fixable
+from alttext.fix import FileFix, Proposal, fixable, open_file
 from alttext.model import Settings
+from alttext.write import inside, roots
 
 SCHEMA_VERSION = 1
 FIELDS = ("path", "line", "column", "rule", "syntax", "src", "image", "start", "end", "original", "alt", "caption",
@@ -137,9 +138,6 @@ def load(path: str) -> list[dict[str, Any]]:
 
 def reviewed(rows: list[dict[str, Any]], settings: Settings) -> tuple[list[FileFix], list[str], list[Any]]:
     """Files with the reviewed proposals that still match, the skip messages, and read errors."""
-    from alttext.fix import open_file
-    from alttext.write import inside, roots
-
     by_path: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_path.setdefault(str(row["path"]), []).append(row)

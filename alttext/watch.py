@@ -29,10 +29,18 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from alttext import escape, messages
+from alttext.context import html_places, markdown_places
 from alttext.escape import line
+from alttext.fix import Proposal, collect, describe_all, new_bytes, open_file, plan_file
+from alttext.locate import Resolver
 from alttext.model import EXIT_INTERRUPTED, Finding, Settings
+from alttext.pipeline.cache import open_cache
+from alttext.progress import Progress
+from alttext.scan import events_of, kind_of
+from alttext.scan.events import ImageEvent
+from alttext.scan.files import selected
 from alttext.scan.lines import LineIndex
-from alttext.write import open_for_writing, roots
+from alttext.write import Changed, Refused, open_for_writing, roots, write_atomic
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".tif", ".tiff", ".avif")
 
@@ -104,8 +112,6 @@ class Watcher:
     # Deciding what a path is -----------------------------------------------------------------
 
     def is_page(self, path: str) -> bool:
-        from alttext.scan.files import selected
-
         return any(selected(path, self.settings, top) for top in self.tops)
 
     @staticmethod
@@ -191,16 +197,12 @@ class Watcher:
     # Pages ------------------------------------------------------------------------------
 
     def _open(self, path: str) -> Any:
-        from alttext.fix import open_file
-
         fix, error = open_file(os.path.relpath(path), self.settings)
         if fix is None:
             print(escape.terminal(error.message), file=self.err, flush=True)
         return fix
 
     def page(self, path: str) -> None:
-        from alttext.fix import collect
-
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -225,9 +227,6 @@ class Watcher:
 
     def _finish(self, path: str, fix: Any, refreshed: dict[int, str] | None = None) -> None:
         """Describe, edit, verify and write one page; log a line per image."""
-        from alttext.fix import new_bytes, plan_file
-        from alttext.write import Changed, Refused, write_atomic
-
         self._describe(fix)
         plan_file(fix, self.settings)
         shown = fix.path
@@ -302,21 +301,15 @@ class Watcher:
         return not held
 
     def _describe(self, fix: Any) -> None:
-        from alttext.fix import describe_all
-        from alttext.pipeline.cache import open_cache
-
         if "cache" not in self.options:
             self.options["cache"] = open_cache(self.settings, lambda line: print(line, file=self.err, flush=True))
         if "progress" not in self.options:  # the first save loads the models: say so, on a terminal or in a log
-            from alttext.progress import Progress
 
             self.options["progress"] = Progress.on_terminal(stream=self.err)
         describe_all([fix], self.settings, **self.options)
 
     def _await(self, path: str, proposal: Any) -> None:
         """Remember the files a page's missing picture may yet be saved as."""
-        from alttext.locate import Resolver
-
         if not (proposal.reason or "").startswith("image not found"):
             return
         for candidate in Resolver(self.settings, self.workdir).resolve(proposal.finding.src, os.path.relpath(path)).missing:
@@ -335,8 +328,6 @@ class Watcher:
 
     def _source_of(self, path: str, proposal: Any) -> str | None:
         """The real path of the local image file a proposal describes (None for remote ones)."""
-        from alttext.locate import Resolver
-
         resolved = Resolver(self.settings, self.workdir).resolve(proposal.finding.src, os.path.relpath(path))
         return os.path.realpath(resolved.path) if resolved.path and not resolved.path.startswith(self.workdir) else None
 
@@ -345,10 +336,6 @@ class Watcher:
     def refresh(self, image: str, only: str | None = None) -> None:
         """Describe ``image`` again where this watcher wrote its alt text, unless edited since
         (``only``: on that page alone). A page open in another program waits for its close."""
-        from alttext.locate import Resolver
-        from alttext.scan import events_of, kind_of
-        from alttext.scan.events import ImageEvent
-
         image = os.path.realpath(image)
         if not os.path.isfile(image):
             return
@@ -383,10 +370,6 @@ class Watcher:
             self._refresh_page(path, fix, targets, image)
 
     def _refresh_page(self, path: str, fix: Any, targets: list[Finding], image: str) -> None:
-        from alttext.context import html_places, markdown_places
-        from alttext.fix import Proposal
-        from alttext.scan import kind_of
-
         fix.places = (markdown_places if kind_of(fix.path) == "markdown" else html_places)(fix.document.text, targets)
         fix.proposals = [Proposal(f, image=image) for f in targets]
         self._finish(path, fix, refreshed={f.start: escape.plain(f.alt or "") for f in targets})
