@@ -24,13 +24,14 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alttext import messages
 from alttext.metrics import PASS_KER, Element, invented, key_element_recall
 from alttext.model import Settings
 from alttext.pipeline import clean as cleaning
 from alttext.pipeline.backends import captioner_backend, captioner_label, writer_quantization
+from alttext.pipeline.describe import Description, describe
 from alttext.pipeline.evidence import fact_value
 from alttext.pipeline.evidence.kind import KINDS
 from alttext.pipeline.prompt import LANGUAGES, PROMPT_VERSION, Context, budget, fixed_text
@@ -38,10 +39,6 @@ from alttext.pipeline.prompt import LANGUAGES, PROMPT_VERSION, Context, budget, 
 REPORT_VERSION = 2
 FIELDS = ("id", "image", "caption", "details", "language", "kind", "key_elements", "references", "context")
 _LENGTH_RULES = ("too-long", "too-short")
-
-
-if TYPE_CHECKING:
-    from alttext.pipeline.describe import Description
 
 
 class DatasetError(Exception):
@@ -252,8 +249,6 @@ def evaluate(items: Sequence[Item], settings: Settings, *, from_caption: bool = 
              writer: Any = None, reader: Any = "settings", progress: Any = None) -> list[Score]:
     """Describe every item with the pipeline ``settings`` name and score it. No cache is used:
     an evaluation measures the pipeline as it is now."""
-    from alttext.pipeline.describe import describe
-
     settings = dataclasses.replace(settings, cache=False)
     captions = [(item.caption, *item.details) for item in items] if from_caption else None
     # Each item's own language decides: its key elements are in it.

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from alttext import messages
 from alttext.model import Settings
+from alttext.remote import RemoteError, fetch
+from alttext.scan.engines import site_for
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _DATA = re.compile(r"^data:([^,;]*)((?:;[^,;]*)*),(.*)\Z", re.DOTALL | re.IGNORECASE)
@@ -140,8 +142,6 @@ class Resolver:
 
     def _bases(self, document: str) -> list[str]:
         """Folders that ``/`` maps to for ``document``: the site root, then its static folders."""
-        from alttext.scan.engines import site_for
-
         site = site_for(os.path.dirname(os.path.abspath(document)))
         if self.settings.site_root:
             base = os.path.join(self.root, self.settings.site_root)
@@ -184,8 +184,6 @@ class Resolver:
         return Resolved(self._store(data, ".svg" if "svg" in kind else ""))
 
     def _fetch(self, url: str) -> Resolved:
-        from alttext.remote import RemoteError, fetch
-
         try:
             data = fetch(url, self.settings)
         except RemoteError as exc:

@@ -23,6 +23,9 @@ from typing import Any
 
 from alttext import messages
 from alttext.model import Settings
+from alttext.pipeline.backends import captioner_label, writer_quantization
+from alttext.pipeline import evidence, prompt
+from alttext.pipeline.evidence import kind, metadata, ocr
 
 FILE_NAME = "descriptions.sqlite3"
 # Bumped when what a cached description means changes (cleaning, the guard, the stored fields).
@@ -38,14 +41,10 @@ def folder_for(settings: Settings) -> str:
 
 def fingerprint(settings: Settings, language: str, context: Iterable[tuple[str, str]]) -> str:
     """What, besides the image, decides the description."""
-    from alttext.pipeline.backends import captioner_label, writer_quantization
-    from alttext.pipeline.evidence import VERSION as EVIDENCE
-    from alttext.pipeline.evidence import kind, metadata, ocr
-    from alttext.pipeline.prompt import PROMPT_VERSION
-
     parts = {
         "schema": SCHEMA,
-        "evidence": [EVIDENCE, kind.VERSION, metadata.VERSION, ocr.engine_version() if settings.ocr != "off" else "off"],
+        # Read as the modules' attributes at each call: what they say now.
+        "evidence": [evidence.VERSION, kind.VERSION, metadata.VERSION, ocr.engine_version() if settings.ocr != "off" else "off"],
         "language_fallback": settings.language_fallback,
         # The BLIP model as before; ``openai:model (vision prompt version)``; ``none``.
         "captioner": captioner_label(settings),
@@ -53,7 +52,7 @@ def fingerprint(settings: Settings, language: str, context: Iterable[tuple[str, 
         "backend": settings.backend,
         "writer_model": "" if settings.backend == "none" else settings.writer_model,
         "quantize": writer_quantization(settings),
-        "prompt": PROMPT_VERSION,
+        "prompt": prompt.PROMPT_VERSION,
         "language": language,
         "length": settings.length,
         "grounding": settings.grounding,

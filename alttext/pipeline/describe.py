@@ -26,7 +26,6 @@ from typing import Any
 from alttext import messages
 from alttext.images import ImageError, LoadedImage, load_image_file
 from alttext.model import Settings
-from alttext.pipeline import backends, grounding
 from alttext.pipeline import clean as cleaning
 from alttext.pipeline.backends import Captioner, Writer
 from alttext.pipeline.cache import Cache, file_sha256, fingerprint
@@ -34,7 +33,9 @@ from alttext.pipeline.elements import combined
 from alttext.pipeline.evidence import Evidence, compose, gather, ocr, visible_items
 from alttext.pipeline.evidence.kind import measure
 from alttext.pipeline.prompt import PROMPT_VERSION, Context, budget, build_messages, feedback_lines, instructions, resolve_language
+from alttext.pipeline.writer_transformers import seed_for
 from alttext.progress import Progress
+from alttext.pipeline import backends, grounding
 
 # BLIP continues this text: a second description that often names the place or the action.
 SECOND_PASS_PROMPT = "a picture of"
@@ -242,8 +243,6 @@ def _run(jobs: list[_Job], given: list[Sequence[str] | None], settings: Settings
                                  bounds=(b.minimum, b.maximum), **base)
     todo = [job for job in jobs if _settle(job, settings)]
     if todo:
-        from alttext.pipeline.writer_transformers import seed_for
-
         if writer is None:
             writer = make_writer(settings)
             assert writer is not None  # the none backend needs no writer (_settle)

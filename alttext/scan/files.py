@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from alttext import messages
 from alttext.model import FileError, FileResult, Report, Settings
 from alttext.scan import scan_text
-from alttext.scan.engines import built
+from alttext.scan.engines import built, detect
 from alttext.scan.ignore import ignored
 from alttext.scan.paths import GlobSet, kind_of, relative_path
 
@@ -197,8 +197,6 @@ def _wide_encoding(data: bytes) -> str | None:
 
 def check_file(path: str, settings: Settings, data: bytes | None = None) -> FileResult:
     """The findings of one file; ``data``: its bytes, read already (an editor's buffer on stdin)."""
-    from alttext.scan.engines import detect
-
     if data is None:
         text, error = read_document(path, settings)
     else:

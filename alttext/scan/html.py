@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
 from alttext.scan.lines import lf_starts
 from alttext.scan.rules import IMAGE_TAG, html_verdict, jsx_value, linked_verdict, marker_kind, names_its_link
-from alttext.scan.templates import reveal
+from alttext.scan.templates import prepare_hugo, prepare_jekyll, reveal
 
 # Content that browsers never render as elements. <script> and <style> are raw text to
 # html.parser already.
@@ -121,12 +121,8 @@ class _Collector(HTMLParser):
 def prepare_html(text: str, engine: str) -> str:
     """Neutralise site templating (Liquid for Jekyll, Go templates for Hugo) without moving text."""
     if engine == "jekyll":
-        from alttext.scan.templates import prepare_jekyll
-
         return prepare_jekyll(text).text
     if engine == "hugo":
-        from alttext.scan.templates import prepare_hugo
-
         return prepare_hugo(text, shortcodes=False).text
     return text
 

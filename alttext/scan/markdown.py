@@ -16,10 +16,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from alttext.scan import templates
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
 from alttext.scan.html import link_close, link_open, scan_html
 from alttext.scan.lines import BREAK, LineIndex, split_lines
 from alttext.scan.rules import IMAGE_TAG, markdown_verdict, may_hold_image
+from alttext.scan.templates import dedent_mkdocs, reveal
 
 _FRONT_MATTER_FENCES = {"---": ("---", "..."), "+++": ("+++",)}
 # markdown-it parses nothing inside a container this deep (its guard against deep recursion). The
@@ -217,8 +219,6 @@ def _sole_link_content(children: list[Any]) -> set[int]:
 def prepare(text: str, engine: str) -> tuple[str, list[Event]]:
     """The text as the engine's Markdown parser would see it (same length), and the images and
     markers the engine itself defines (Hugo figure shortcodes, MDX comment markers)."""
-    from alttext.scan import templates
-
     if engine == "jekyll":
         prepared = templates.prepare_jekyll(text)
     elif engine == "hugo":
@@ -360,7 +360,6 @@ def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "g
     """
     if not may_hold_image(text, engine):
         return []
-    from alttext.scan.templates import dedent_mkdocs, reveal
 
     md = parser(engine)
     index = index or LineIndex(text)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from alttext import messages
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
 from alttext.scan.rules import Verdict, marker_kind
 
@@ -116,8 +117,6 @@ def _figure(match: re.Match[str]) -> ImageEvent | None:
         # Hugo's figure uses the caption as alt when alt is not given.
         verdict = Verdict(None, alt=alt or params.get("caption"))
     else:
-        from alttext import messages
-
         verdict = Verdict("ALT001", messages.MISSING_FIGURE.format(src=src), alt=alt)
     return ImageEvent(match.start(), match.end(), "figure", "hugo-shortcode", src, verdict)
 

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from alttext.pipeline.clean import scrub
 from alttext.pipeline.evidence import colours as colour_names
 from alttext.pipeline.evidence.kind import NUMBER, Features, Kind, box_pixels, boxed, classify, measure, swatch
 from alttext.pipeline.evidence.ocr import TextLine, place
@@ -235,8 +236,6 @@ def compose(evidence: Evidence, language: str, maximum: int, link_target: str = 
     """An alt text from the evidence alone, with no model: what ``--backend none`` writes, and the
     fallback when no answer of the writer is acceptable. '' when the evidence cannot say what the
     picture shows in ``language``."""
-    from alttext.pipeline.clean import scrub
-
     sep, end = ("；", "。") if language == "zh" else ("; ", ".")
     authored = next((v for f, v in evidence.metadata if "Description" in f or "Caption" in f or "description" in f), "")
     authored = authored or next((v for _, v in evidence.metadata), "")
