@@ -8,9 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alttext.model import Settings
-from alttext.pipeline import backends
-from alttext.scan.engines import ENGINES
-from alttext.scan.rules import RULE_IDS, available_languages
 
 FORMATS = ("text", "json", "sarif", "github", "junit", "gitlab")
 CONFIG_NAMES = (".alttext.toml", "pyproject.toml")
@@ -49,7 +46,13 @@ class _Comma(str):
     """A list given as one comma-separated string (an environment variable, a command-line flag)."""
 
 
+# The option checks import what they check against when they run: cli.py imports this module for
+# --version and --help, which must not load the scanner or the pipeline's registry.
+
+
 def _rules(value: Any) -> tuple[str, ...]:
+    from alttext.scan.rules import RULE_IDS
+
     rules = tuple(r.upper() for r in _str_list(value))
     unknown = [r for r in rules if r not in RULE_IDS]
     if unknown:
@@ -89,6 +92,8 @@ def _format(value: Any) -> str:
 
 
 def _languages(value: Any) -> tuple[str, ...]:
+    from alttext.scan.rules import available_languages
+
     langs = _str_list(value)
     known = available_languages()
     for lang in langs:
@@ -98,12 +103,16 @@ def _languages(value: Any) -> tuple[str, ...]:
 
 
 def _engine(value: Any) -> str:
+    from alttext.scan.engines import ENGINES
+
     if value not in ("auto", *ENGINES):
         raise ValueError(f"expected one of auto, {', '.join(ENGINES)}")
     return value
 
 
 def _engines(value: Any) -> tuple[tuple[str, str], ...]:
+    from alttext.scan.engines import ENGINES
+
     if not isinstance(value, dict):
         raise ValueError('expected a table of glob = engine, for example {"legacy/**" = "commonmark"}')
     for glob, engine in value.items():
@@ -125,6 +134,8 @@ def _backend(stage: str) -> Callable[[Any], str]:
     """One of the registered backends of ``stage`` (captioner or writer)."""
 
     def check(value: Any) -> str:
+        from alttext.pipeline import backends
+
         names = backends.CAPTIONERS if stage == "captioner" else backends.WRITERS  # as registered now
         if value not in names:
             raise ValueError(f"expected one of {', '.join(names)}")

@@ -5,9 +5,7 @@ from __future__ import annotations
 from alttext import messages
 from alttext.model import Finding, Settings
 from alttext.scan.events import Event, ImageEvent, MarkerEvent
-from alttext.scan.html import scan_html
 from alttext.scan.lines import LineIndex
-from alttext.scan.markdown import MAX_NESTING, scan_markdown
 from alttext.scan.paths import GlobSet, kind_of, relative_path
 from alttext.scan.rules import RULE_IDS, may_hold_image, weak_reason
 
@@ -27,8 +25,12 @@ def enabled_rules(settings: Settings, path: str) -> set[str]:
 
 
 def events_of(text: str, kind: str, engine: str, index: LineIndex | None = None) -> list[Event]:
+    # Each reader loads when first needed: a run over HTML alone never loads markdown-it.
     if kind == "markdown":
+        from alttext.scan.markdown import scan_markdown
+
         return scan_markdown(text, index, engine=engine)
+    from alttext.scan.html import scan_html
 
     return scan_html(text, engine)
 
@@ -70,6 +72,8 @@ def scan_text(
                 line, column = index.position(event.start)
                 warnings.append(messages.UNKNOWN_DIRECTIVE.format(path=path, line=line, column=column, text=event.rules[0]))
             elif event.kind == "too-deep" and (unchecked if unchecked is not None else warnings) is not None:
+                from alttext.scan.markdown import MAX_NESTING
+
                 line, column = index.position(event.start)
                 (unchecked if unchecked is not None else warnings).append(  # type: ignore[union-attr]
                     messages.TOO_DEEP.format(path=path, line=line, column=column, limit=MAX_NESTING))
