@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from alttext import __version__, messages
-from alttext.config import FORMATS
+from alttext.config import FORMATS, ConfigError
 from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED
 
 
@@ -208,13 +208,9 @@ def _pipeline_options(command: argparse.ArgumentParser, cache: bool = True) -> N
 def _describe(args: argparse.Namespace) -> int:
     import json
 
-    from alttext.config import ConfigError, load_settings
+    from alttext.config import load_settings
 
-    try:
-        settings = load_settings({k: getattr(args, k) for k in PIPELINE_KEYS}, config_path=args.config)
-    except ConfigError as exc:
-        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
-        return EXIT_ERROR
+    settings = load_settings({k: getattr(args, k) for k in PIPELINE_KEYS}, config_path=args.config)
     from alttext.pipeline.backends import BackendError
     from alttext.pipeline.cache import open_cache
     from alttext.pipeline.caption import ModelLoadError
@@ -249,22 +245,18 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from alttext.config import ConfigError, config_groups, load_settings
+    from alttext.config import config_groups, load_settings
     from alttext.model import Report
     from alttext.report import render
     from alttext.report.text import summary
     from alttext.scan.files import check_paths
 
     cli = {k: getattr(args, k) for k in ("format", "strict", "select", "ignore", "include", "exclude", "respect_ignore", "quiet", "jobs", "engine")}
-    try:
-        settings = load_settings(cli, config_path=args.config)
-        # Each path is checked with its own nearest configuration, as ruff does (unless one is named).
-        groups = [(settings, args.paths)] if args.config or os.environ.get("ALTTEXT_CONFIG") else [
-            (settings if found == settings.config_file else load_settings(cli, config_path=found, discover=False), paths)
-            for found, paths in config_groups(args.paths).items()]
-    except ConfigError as exc:
-        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
-        return EXIT_ERROR
+    settings = load_settings(cli, config_path=args.config)
+    # Each path is checked with its own nearest configuration, as ruff does (unless one is named).
+    groups = [(settings, args.paths)] if args.config or os.environ.get("ALTTEXT_CONFIG") else [
+        (settings if found == settings.config_file else load_settings(cli, config_path=found, discover=False), paths)
+        for found, paths in config_groups(args.paths).items()]
     if args.paths == ["-"]:  # an editor's buffer, named by --stdin-filename for its dialect and the output
         from alttext.scan.files import check_file
 
@@ -305,15 +297,11 @@ def _check(args: argparse.Namespace) -> int:
 
 def _fix(args: argparse.Namespace) -> int:
     from alttext import commands
-    from alttext.config import ConfigError, load_settings
+    from alttext.config import load_settings
 
     keys = ("include", "exclude", "respect_ignore", "select", "ignore", "engine", "quiet", "strict", "fetch_remote", "follow_symlinks",
             *PIPELINE_KEYS)
-    try:
-        settings = load_settings({k: getattr(args, k, None) for k in keys}, config_path=args.config)
-    except ConfigError as exc:
-        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
-        return EXIT_ERROR
+    settings = load_settings({k: getattr(args, k, None) for k in keys}, config_path=args.config)
     mode = commands.Mode(args.diff, args.dry_run, args.exit_zero_even_if_changed, settings.quiet)
     if args.command == "apply":
         return commands.apply(args.reports, settings, mode)
@@ -321,14 +309,10 @@ def _fix(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from alttext.config import ConfigError, load_settings
+    from alttext.config import load_settings
 
     keys = ("include", "exclude", "respect_ignore", "engine", "strict", "fetch_remote", "follow_symlinks", *PIPELINE_KEYS)
-    try:
-        settings = load_settings({k: getattr(args, k, None) for k in keys}, config_path=args.config)
-    except ConfigError as exc:
-        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
-        return EXIT_ERROR
+    settings = load_settings({k: getattr(args, k, None) for k in keys}, config_path=args.config)
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         print(messages.ERR_NOT_FOUND.format(path=missing[0]), file=sys.stderr)
@@ -355,7 +339,7 @@ def _eval(args: argparse.Namespace) -> int:
     import json
 
     from alttext import evaluation
-    from alttext.config import ConfigError, load_settings
+    from alttext.config import load_settings
 
     if bool(args.dataset) == bool(args.compare):
         print(messages.USAGE_ERROR.format(detail=messages.EVAL_USAGE), file=sys.stderr)
@@ -369,11 +353,7 @@ def _eval(args: argparse.Namespace) -> int:
         text, worse = evaluation.compare(a, b, *args.compare)
         sys.stdout.write(text)
         return EXIT_FINDINGS if worse else EXIT_CLEAN
-    try:
-        settings = load_settings({k: getattr(args, k, None) for k in PIPELINE_KEYS}, config_path=args.config)
-    except ConfigError as exc:
-        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
-        return EXIT_ERROR
+    settings = load_settings({k: getattr(args, k, None) for k in PIPELINE_KEYS}, config_path=args.config)
     from alttext.pipeline.backends import BackendError
     from alttext.pipeline.caption import ModelLoadError
     from alttext.pipeline.describe import preflight
@@ -407,15 +387,11 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _review(args: argparse.Namespace) -> int:
-    from alttext.config import ConfigError, load_settings
+    from alttext.config import load_settings
     from alttext.review import ReportError
     from alttext.review_server import Review, Server
 
-    try:
-        settings = load_settings({}, config_path=args.config)
-    except ConfigError as exc:
-        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
-        return EXIT_ERROR
+    settings = load_settings({}, config_path=args.config)
     if not args.report.lower().endswith(".json"):
         print(messages.REVIEW_JSON.format(path=args.report), file=sys.stderr)
         return EXIT_ERROR
@@ -479,14 +455,10 @@ def _open_privately(url: str) -> str | None:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from alttext.config import ConfigError, load_settings
+    from alttext.config import load_settings
     from alttext.pipeline import cache
 
-    try:
-        settings = load_settings({}, config_path=args.config)
-    except ConfigError as exc:
-        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
-        return EXIT_ERROR
+    settings = load_settings({}, config_path=args.config)
     folder = cache.folder_for(settings)
     if args.action == "clear":
         try:
@@ -518,6 +490,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(parser, args)
+    except ConfigError as exc:  # from any command: the file and key it came from, in one line
+        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(messages.INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -552,17 +527,13 @@ def _unexpected(exc: BaseException, debug: bool) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from alttext.config import ConfigError, load_settings
+    from alttext.config import load_settings
     from alttext.pipeline import models
     from alttext.pipeline.backends import captioner_backend, captioner_base_url, captioner_model
     from alttext.pipeline.evidence import ocr
 
-    try:
-        settings = load_settings({k: getattr(args, k) for k in ("captioner_backend", "captioner", "captioner_model", "writer_model", "backend")},
-                                 config_path=args.config)
-    except ConfigError as exc:
-        print(messages.CONFIG_ERROR.format(path=exc.source, detail=exc.detail), file=sys.stderr)
-        return EXIT_ERROR
+    settings = load_settings({k: getattr(args, k) for k in ("captioner_backend", "captioner", "captioner_model", "writer_model", "backend")},
+                             config_path=args.config)
     wanted = []
     if captioner_backend(settings) == "blip":  # a captioner on a server, or none, downloads nothing
         wanted.append(("captioner", settings.captioner, "captioner"))
