@@ -7,6 +7,7 @@ scanner (stdlib ``html.parser`` and markdown-it offsets, verified); BeautifulSou
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -226,8 +227,9 @@ def decorative_edit(text: str, finding: Finding, prepared: str | None = None, en
             above = text[max(text.rfind("\n", 0, above_end), text.rfind("\r", 0, above_end)) + 1 : above_end]
             if re.search(r"\w", above):  # prose, not a rule, a fence, an underline or front matter's end
                 candidates.append(Edit(above_end, above_end, " " + marker))
+    rendered = _rendered(text)
     for edit in candidates:
-        if _renders_alike(text, apply_edits(text, [edit]), marker):
+        if _rendered(apply_edits(text, [edit]), marker) == rendered:
             return edit
     return f"a marker here would change how the page renders; put {marker} before the image by hand"
 
@@ -242,17 +244,16 @@ def _line_ending(text: str, line_start: int) -> str:
     return found.group(0) if found else "\n"
 
 
-def _renders_alike(old: str, new: str, marker: str) -> bool:
-    """Whether CommonMark (with tables) renders ``new`` as ``old``, the marker taken out and white
-    space as HTML collapses it."""
-    md = MarkdownIt("commonmark").enable("table")
+@functools.cache
+def _commonmark() -> MarkdownIt:
+    return MarkdownIt("commonmark").enable("table")
 
-    def shown(text: str, drop: str = "") -> str:
-        # Front matter is the engine's, not Markdown: blank lines in its place.
-        text = _FRONT_MATTER.sub(lambda m: re.sub(r"[^\r\n]", "", m.group(0)), text, count=1)
-        html = md.render(text)
-        if drop:
-            html = html.replace(drop, " ")
-        return re.sub(r"\s*(<[^>]+>)\s*", r"\1", re.sub(r"\s+", " ", html)).strip()
 
-    return shown(new, marker) == shown(old)
+def _rendered(text: str, marker: str = "") -> str:
+    """The page as CommonMark (with tables) renders it: front matter, which is the engine's,
+    blanked; the marker taken out; white space as HTML collapses it."""
+    text = _FRONT_MATTER.sub(lambda m: re.sub(r"[^\r\n]", "", m.group(0)), text, count=1)
+    html = _commonmark().render(text)
+    if marker:
+        html = html.replace(marker, " ")
+    return re.sub(r"\s*(<[^>]+>)\s*", r"\1", re.sub(r"\s+", " ", html)).strip()
