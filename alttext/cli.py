@@ -296,7 +296,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _fix(args: argparse.Namespace) -> int:
-    from alttext import commands
+    from alttext.fixing import commands
     from alttext.config import load_settings
 
     keys = ("include", "exclude", "respect_ignore", "select", "ignore", "engine", "quiet", "strict", "fetch_remote", "follow_symlinks",
@@ -320,7 +320,7 @@ def _watch(args: argparse.Namespace) -> int:
     if args.debounce < 0:
         print(messages.USAGE_ERROR.format(detail="--debounce must be 0 or more seconds"), file=sys.stderr)
         return EXIT_ERROR
-    from alttext.watch import watch  # without watchdog: one line naming the extra (main)
+    from alttext.fixing.watch import watch  # without watchdog: one line naming the extra (main)
 
     from alttext.pipeline.describe import preflight
     from alttext.pipeline.evidence.ocr import OCRUnavailable
@@ -338,7 +338,7 @@ def _watch(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import json
 
-    from alttext import evaluation
+    from alttext.eval import evaluation
     from alttext.config import load_settings
 
     if bool(args.dataset) == bool(args.compare):
@@ -373,7 +373,7 @@ def _eval(args: argparse.Namespace) -> int:
     text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
     if args.output:
         try:
-            from alttext.write import write_atomic
+            from alttext.fixing.write import write_atomic
 
             write_atomic(args.output, text.encode("utf-8"), None)
         except OSError as exc:
@@ -388,8 +388,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _review(args: argparse.Namespace) -> int:
     from alttext.config import load_settings
-    from alttext.review import ReportError
-    from alttext.review_server import Review, Server
+    from alttext.fixing.review import ReportError
+    from alttext.fixing.review_server import Review, Server
 
     settings = load_settings({}, config_path=args.config)
     if not args.report.lower().endswith(".json"):
@@ -411,8 +411,8 @@ def _review(args: argparse.Namespace) -> int:
     if args.export:
         import PIL  # noqa: F401 - the pictures are shrunk before they go in: the fix extra
 
-        from alttext.review_server import export
-        from alttext.write import write_atomic
+        from alttext.fixing.review_server import export
+        from alttext.fixing.write import write_atomic
 
         try:
             write_atomic(args.export, export(review).encode("utf-8"), None)

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from alttext.metrics import invented, key_element_recall  # noqa: E402
+from alttext.eval.metrics import invented, key_element_recall  # noqa: E402
 from alttext.model import Settings  # noqa: E402
 from alttext.pipeline.backends import CaptionerBase, WriterBase  # noqa: E402
 from alttext.pipeline.describe import describe  # noqa: E402

@@ -226,7 +226,7 @@ def naive(paths: list[str], contexts: list[Any], captioner: Any, writer: Any, ne
 def time_drawn_ocr() -> float:
     """Seconds per picture to read the text of, and classify, the drawn screenshots, charts and
     diagrams of ``fixtures/evidence``: the text-heavy case of documentation sites."""
-    from alttext.images import load_image_file
+    from alttext.pipeline.images import load_image_file
     from alttext.pipeline.evidence import gather
     from alttext.pipeline.evidence.ocr import Reader
 

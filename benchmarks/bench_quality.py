@@ -64,7 +64,7 @@ def child(args: argparse.Namespace) -> int:
     import dataclasses
 
     import alttext
-    from alttext import evaluation
+    from alttext.eval import evaluation
     from alttext.config import load_settings
     from alttext.pipeline import describe as pipeline
 
@@ -248,7 +248,7 @@ def measures(items: list[dict[str, Any]], run_s: float) -> dict[str, Any]:
 def kind_accuracy(drawn: str) -> dict[str, Any]:
     """Kinds on the drawn pictures (the folder ``drawn``) and the COCO photos: as fix sees them
     (file name and page), and from the pixels and text alone."""
-    from alttext.images import load_image_file
+    from alttext.pipeline.images import load_image_file
     from alttext.pipeline.evidence import ocr
     from alttext.pipeline.evidence.kind import classify, measure
 

@@ -44,7 +44,7 @@ def main() -> int:
     from selenium.webdriver.chrome.service import Service
 
     from alttext.config import load_settings
-    from alttext.review_server import Review, Server
+    from alttext.fixing.review_server import Review, Server
 
     work = tempfile.mkdtemp(prefix="alttext-screenshot-")
     try:

@@ -6,8 +6,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from alttext.edit import Edit
-from alttext.fix import FileFix, Proposal, fixable, plan_file
+from alttext.fixing.edit import Edit
+from alttext.fixing.fix import FileFix, Proposal, fixable, plan_file
 from alttext.model import Settings
 from alttext.pipeline.backends import CaptionerBase, WriterBase
 from alttext.scan import scan_text

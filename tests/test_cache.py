@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from alttext import commands
+from alttext.fixing import commands
 from alttext.cli import main
 from alttext.config import load_settings
 from alttext.model import Settings

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from alttext import messages
-from alttext.images import ImageError, load_image_file
+from alttext.pipeline.images import ImageError, load_image_file
 from alttext.model import Settings
 from alttext.pipeline.cache import fingerprint
 from alttext.pipeline.captioner_openai import MAX_BYTES, MAX_SIDE, VISION_PROMPT, OpenAICaptioner, vision_settings

@@ -8,7 +8,7 @@ import re
 import pytest
 from markdown_it import MarkdownIt
 
-from alttext.edit import Edit, apply_edits, decorative_edit
+from alttext.fixing.edit import Edit, apply_edits, decorative_edit
 from alttext.model import Settings
 from alttext.scan import scan_text
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from alttext.cli import main
-from alttext.evaluation import DatasetError, Item, Score, compare, evaluate, load_dataset, render, report, score, summary
+from alttext.eval.evaluation import DatasetError, Item, Score, compare, evaluate, load_dataset, render, report, score, summary
 from alttext.model import Settings
 from alttext.pipeline.backends import CaptionerBase, WriterBase
 from alttext.pipeline.prompt import Context

@@ -12,7 +12,7 @@ import struct
 import pytest
 from PIL import Image
 
-from alttext.images import load_image, load_image_file
+from alttext.pipeline.images import load_image, load_image_file
 from alttext.model import Settings
 from alttext.pipeline.describe import describe
 from alttext.pipeline.evidence import Evidence, compose, gather, tie_colours, visible_items

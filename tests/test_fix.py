@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from alttext import commands
+from alttext.fixing import commands
 from alttext.config import load_settings
 from tests.conftest import FIXTURES
 from tests.fixing import EchoWriter, FixedCaptioner
@@ -380,7 +380,7 @@ def test_csv_report_cells_cannot_run_as_formulas_and_apply_reads_them_back(site:
         writer = csv.DictWriter(f, rows[0].keys(), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    from alttext.review import load, render
+    from alttext.fixing.review import load, render
 
     [loaded] = load(report)
     again = render([loaded], "again.csv")
@@ -392,7 +392,7 @@ def test_csv_report_cells_cannot_run_as_formulas_and_apply_reads_them_back(site:
 
 
 def test_markdown_report_escapes_html(site: str) -> None:
-    from alttext.review import render
+    from alttext.fixing.review import render
 
     row = {"path": "a.md", "line": 1, "column": 1, "src": "<img src=x onerror=alert(1)>", "alt": "<script>alert(1)</script>",
            "caption": "", "reason": "", "dropped": [], "lint": [], "needs_review": False}

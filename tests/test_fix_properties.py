@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alttext.edit import Edit
+from alttext.fixing.edit import Edit
 from alttext.escape import plain
 from alttext.model import Settings
 from alttext.scan import scan_text

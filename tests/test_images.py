@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from alttext.images import ImageError, load_image, load_image_file
+from alttext.pipeline.images import ImageError, load_image, load_image_file
 from tests.helpers import without_blocking
 
 

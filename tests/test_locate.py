@@ -11,8 +11,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from alttext.context import area_region, html_places
-from alttext.locate import Resolver, largest_raster, parse_srcset
+from alttext.fixing.context import area_region, html_places
+from alttext.fixing.locate import Resolver, largest_raster, parse_srcset
 from alttext.model import Settings
 from alttext.scan import scan_text
 
@@ -184,7 +184,7 @@ def test_remote_policy(tmp_path: os.PathLike[str], path: str, allow: bool, reaso
 
 
 def test_fix_refuses_script_and_file_sources_and_describes_the_rest(tmp_path: os.PathLike[str]) -> None:
-    from alttext import commands
+    from alttext.fixing import commands
     from alttext.config import load_settings
     from tests.conftest import FIXTURES
     from tests.fixing import EchoWriter, FixedCaptioner

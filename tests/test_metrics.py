@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from alttext.metrics import PASS_KER, invented, key_element_recall
+from alttext.eval.metrics import PASS_KER, invented, key_element_recall
 
 ELEMENTS = ["dog", "grass", "frisbee", "boy", ["running", "runs"], "outdoors"]
 

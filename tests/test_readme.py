@@ -85,7 +85,7 @@ def test_eval_dataset_example_loads(tmp_path: os.PathLike[str]) -> None:
     import json
     import shutil
 
-    from alttext.evaluation import load_dataset
+    from alttext.eval.evaluation import load_dataset
     from alttext.model import Settings
 
     [line] = re.findall(r"```json\n(\{\"id\".*?)\n```", _readme("docs/eval.md"), re.S)

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from alttext import remote
+from alttext.fixing import remote
 from alttext.model import Settings
-from alttext.remote import RemoteError, fetch
+from alttext.fixing.remote import RemoteError, fetch
 
 SETTINGS = Settings(fetch_remote=True, timeout=5.0)
 GOOD = b"\x89PNG the image at the checked address"

@@ -20,7 +20,7 @@ import pytest
 
 from alttext.cli import main
 from alttext.config import load_settings
-from alttext.review_server import Review, Server
+from alttext.fixing.review_server import Review, Server
 from tests.conftest import IN_CI
 from tests.test_review_server import PAGE_HTML, PAGE_MD, entries, index_of, site  # noqa: F401 - the fixture
 

@@ -20,7 +20,7 @@ from PIL import Image  # noqa: E402
 
 from alttext.cli import main  # noqa: E402
 from alttext.config import load_settings  # noqa: E402
-from alttext.review_server import Review, Server  # noqa: E402
+from alttext.fixing.review_server import Review, Server  # noqa: E402
 
 PAGE_MD = b"# Hi\n\n![](img/red.png)\n\nText ![](img/blue.png)\n"
 PAGE_HTML = b'<p><img src="img/red.png"></p>\n<p><img src="img/blue.png"></p>\n'

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from alttext.config import load_settings
-from alttext.watch import Watcher
+from alttext.fixing.watch import Watcher
 from tests.conftest import FIXTURES
 from tests.fixing import EchoWriter, FixedCaptioner
 
@@ -327,9 +327,9 @@ def test_a_refresh_waits_for_a_page_another_program_holds_open(site: str, start:
 
 
 def test_a_modification_time_in_the_future_does_not_hold_a_page_forever(site: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import alttext.watch
+    import alttext.fixing.watch
 
-    monkeypatch.setattr(alttext.watch, "open_for_writing", lambda path: None)  # a system without leases
+    monkeypatch.setattr(alttext.fixing.watch, "open_for_writing", lambda path: None)  # a system without leases
     watcher = Watcher(["."], load_settings({}, cwd=site), debounce=DEBOUNCE, out=io.StringIO(), err=io.StringIO())
     try:
         _write("p.md", b"x\n")

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from alttext.write import Changed, write_atomic
+from alttext.fixing.write import Changed, write_atomic
 
 
 def _mode(path: str) -> int:
@@ -60,7 +60,7 @@ def test_the_tools_own_output_may_be_new(tmp_path: os.PathLike[str]) -> None:
 
 
 def test_a_file_swapped_for_a_link_just_before_the_rename_is_not_written_through(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import alttext.write
+    import alttext.fixing.write
 
     root, outside = os.path.join(str(tmp_path), "root"), os.path.join(str(tmp_path), "outside")
     os.makedirs(root)
@@ -77,9 +77,9 @@ def test_a_file_swapped_for_a_link_just_before_the_rename_is_not_written_through
             os.unlink(page)
             os.symlink(target, page)
 
-    monkeypatch.setattr(alttext.write, "_unchanged", swapped_on_the_last_check)
-    with pytest.raises(alttext.write.Refused, match="replaced by a link"):
-        alttext.write.write_atomic(page, b"new\n", b"old\n", alttext.write.roots(root))
+    monkeypatch.setattr(alttext.fixing.write, "_unchanged", swapped_on_the_last_check)
+    with pytest.raises(alttext.fixing.write.Refused, match="replaced by a link"):
+        alttext.fixing.write.write_atomic(page, b"new\n", b"old\n", alttext.fixing.write.roots(root))
     with open(target, "rb") as f:
         assert f.read() == b"old\n"
     assert not [n for n in os.listdir(root) if n.endswith(".alttext")]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from alttext import messages
-from alttext.images import ImageError, LoadedImage, load_image, load_image_file
+from alttext.pipeline.images import ImageError, LoadedImage, load_image, load_image_file
 from alttext.pipeline.interface import CaptionerBase
 from alttext.pipeline.clean import clean
 from alttext.pipeline.writer_openai import OpenAIEndpoint, OpenAISettings

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alttext import messages
-from alttext.images import ImageError, LoadedImage, load_image_file
+from alttext.pipeline.images import ImageError, LoadedImage, load_image_file
 from alttext.model import Settings
 from alttext.pipeline import clean as cleaning
 from alttext.pipeline.backends import Captioner, Writer

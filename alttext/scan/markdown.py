@@ -65,7 +65,7 @@ def parser(engine: str = "gfm") -> Any:
     md.normalizeLink = lambda url: url
     # CommonMark renders every destination, javascript:, file: and data: ones included; refusing
     # them is a renderer's safety net, and here it would hide images from check (fix refuses
-    # such sources itself, in alttext.locate).
+    # such sources itself, in alttext.fixing.locate).
     md.validateLink = lambda url: True
     md.inline.ruler.at("image", _with_span(image))
     md.inline.ruler.at("html_inline", _with_span(html_inline))

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from alttext import escape, messages
-from alttext.context import html_places, markdown_places
+from alttext.fixing.context import html_places, markdown_places
 from alttext.escape import line
-from alttext.fix import Proposal, collect, describe_all, new_bytes, open_file, plan_file
-from alttext.locate import Resolver
+from alttext.fixing.fix import Proposal, collect, describe_all, new_bytes, open_file, plan_file
+from alttext.fixing.locate import Resolver
 from alttext.model import EXIT_INTERRUPTED, Finding, Settings
 from alttext.pipeline.cache import open_cache
 from alttext.progress import Progress
@@ -40,7 +40,7 @@ from alttext.scan import events_of, kind_of
 from alttext.scan.events import ImageEvent
 from alttext.scan.files import selected
 from alttext.scan.lines import LineIndex
-from alttext.write import Changed, Refused, open_for_writing, roots, write_atomic
+from alttext.fixing.write import Changed, Refused, open_for_writing, roots, write_atomic
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".tif", ".tiff", ".avif")
 

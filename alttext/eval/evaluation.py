@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from alttext import messages
-from alttext.metrics import PASS_KER, Element, invented, key_element_recall
+from alttext.eval.metrics import PASS_KER, Element, invented, key_element_recall
 from alttext.model import Settings
 from alttext.pipeline import clean as cleaning
 from alttext.pipeline.backends import captioner_backend, captioner_label, writer_quantization

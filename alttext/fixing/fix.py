@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from alttext import escape, messages
-from alttext.context import Place, html_places, markdown_places
-from alttext.edit import Edit, EditError, apply_edits, decorative_edit, edit_for
-from alttext.locate import Resolver
+from alttext.fixing.context import Place, html_places, markdown_places
+from alttext.fixing.edit import Edit, EditError, apply_edits, decorative_edit, edit_for
+from alttext.fixing.locate import Resolver
 from alttext.model import FileError, Finding, Settings
 from alttext.pipeline.describe import describe
 from alttext.pipeline.prompt import Context
@@ -26,7 +26,7 @@ from alttext.scan.events import ImageEvent
 from alttext.scan.files import Document, discover, in_shard, load_document
 from alttext.scan.html import prepare_html
 from alttext.scan.markdown import prepare
-from alttext.write import refusal, roots
+from alttext.fixing.write import refusal, roots
 
 FIXABLE = ("ALT001", "ALT003")
 

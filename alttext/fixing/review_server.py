@@ -25,10 +25,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
-from alttext import commands, escape, messages
+from alttext import escape, messages
+
+from alttext.fixing import commands
 from alttext.model import Settings
-from alttext.review import load, render
-from alttext.write import Changed, Refused, write_atomic
+from alttext.fixing.review import load, render
+from alttext.fixing.write import Changed, Refused, write_atomic
 
 DECISIONS = ("accepted", "decorative", "skipped", "")  # "": not decided yet
 THUMBNAIL_PX = 480

@@ -11,8 +11,8 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alttext.edit import attributes
-from alttext.locate import Candidate, largest_raster, parse_srcset
+from alttext.fixing.edit import attributes
+from alttext.fixing.locate import Candidate, largest_raster, parse_srcset
 from alttext.model import Finding
 from alttext.pipeline.prompt import Context
 from alttext.scan.lines import lf_starts

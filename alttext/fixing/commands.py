@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from alttext import escape, messages
 from alttext.escape import line
-from alttext.fix import FileFix, collect, describe_all, new_bytes, plan_file, unified_diff, writable_roots
+from alttext.fixing.fix import FileFix, collect, describe_all, new_bytes, plan_file, unified_diff, writable_roots
 from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, Settings
 from alttext.pipeline.cache import open_cache
 from alttext.pipeline.caption import ModelLoadError
@@ -25,8 +25,8 @@ from alttext.pipeline.describe import preflight
 from alttext.pipeline.evidence.ocr import OCRUnavailable
 from alttext.pipeline.writer_openai import WriterError
 from alttext.progress import Progress
-from alttext.review import ReportError, entries, load, render, reviewed
-from alttext.write import Changed, Refused, roots, write_atomic
+from alttext.fixing.review import ReportError, entries, load, render, reviewed
+from alttext.fixing.write import Changed, Refused, roots, write_atomic
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
   and percent-encoding is decoded.
 - ``srcset`` and ``<picture>`` sources: the largest raster candidate is described.
 - ``data:`` URIs are decoded in memory, up to ``max_image_size``.
-- ``http(s)`` only with ``fetch_remote`` (see ``alttext.remote``).
+- ``http(s)`` only with ``fetch_remote`` (see ``alttext.fixing.remote``).
 - Anything that resolves outside the project root (``../../etc/passwd``, a symlink out) is
   refused; so are ``file:`` URLs (a path on one computer) and ``javascript:`` ones (a script).
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from alttext import messages
 from alttext.model import Settings
-from alttext.remote import RemoteError, fetch
+from alttext.fixing.remote import RemoteError, fetch
 from alttext.scan.engines import site_for
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")

@@ -19,9 +19,9 @@ from dataclasses import replace
 from typing import Any
 
 from alttext import __version__, escape, messages
-from alttext.fix import FileFix, Proposal, fixable, open_file
+from alttext.fixing.fix import FileFix, Proposal, fixable, open_file
 from alttext.model import Settings
-from alttext.write import inside, roots
+from alttext.fixing.write import inside, roots
 
 SCHEMA_VERSION = 1
 FIELDS = ("path", "line", "column", "rule", "syntax", "src", "image", "start", "end", "original", "alt", "caption",
