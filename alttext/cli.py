@@ -216,7 +216,7 @@ def _describe(args: argparse.Namespace) -> int:
     from alttext.pipeline.caption import ModelLoadError
     from alttext.pipeline.describe import describe, preflight
     from alttext.pipeline.evidence.ocr import OCRUnavailable
-    from alttext.pipeline.prompt import Context
+    from alttext.model import Context
     from alttext.progress import Progress
 
     cache = open_cache(settings, lambda line: print(line, file=sys.stderr))

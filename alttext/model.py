@@ -119,3 +119,19 @@ class Settings:
     follow_symlinks: bool = False
     root: str = "."
     config_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where the image stands on the page. Helps choose what matters; never a visual fact."""
+
+    page_title: str = ""
+    heading: str = ""
+    sentence: str = ""
+    figcaption: str = ""
+    link_target: str = ""
+    title_attribute: str = ""
+    file_name: str = ""
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in vars(self).items() if v.strip()]

@@ -29,10 +29,9 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from alttext.eval.metrics import invented, key_element_recall  # noqa: E402
-from alttext.model import Settings  # noqa: E402
+from alttext.model import Context, Settings  # noqa: E402
 from alttext.pipeline.backends import CaptionerBase, WriterBase  # noqa: E402
 from alttext.pipeline.describe import describe  # noqa: E402
-from alttext.pipeline.prompt import Context  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMAGE = os.path.join(os.path.dirname(HERE), "fixtures", "site", "img", "meadow.jpg")

@@ -140,7 +140,7 @@ def make_images(folder: str) -> tuple[list[str], list[Any]]:
     """32 image files (24 distinct pictures, 8 copies) and a page context for each."""
     from PIL import Image, ImageDraw
 
-    from alttext.pipeline.prompt import Context
+    from alttext.model import Context
 
     rng = random.Random(7)
     paths, contexts = [], []

@@ -65,7 +65,7 @@ def child(args: argparse.Namespace) -> int:
 
     from alttext.model import Settings
     from alttext.pipeline import describe as pipeline
-    from alttext.pipeline.prompt import Context
+    from alttext.model import Context
 
     backend = "transformers" if args.child == "in-process" else "openai"
     settings = dataclasses.replace(Settings(), backend=backend, writer_model=args.gguf if backend == "transformers" else ALIAS,

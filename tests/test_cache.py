@@ -18,10 +18,9 @@ import pytest
 from alttext.fixing import commands
 from alttext.cli import main
 from alttext.config import load_settings
-from alttext.model import Settings
+from alttext.model import Context, Settings
 from alttext.pipeline import cache as caching
 from alttext.pipeline.describe import describe
-from alttext.pipeline.prompt import Context
 from tests.conftest import FIXTURES, REPO
 from tests.fixing import EchoWriter, FixedCaptioner
 from tests.helpers import without_blocking

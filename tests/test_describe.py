@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from alttext.model import Settings
+from alttext.model import Context, Settings
 from alttext.pipeline.backends import CaptionerBase, WriterBase
 from alttext.pipeline.describe import SECOND_PASS_PROMPT, describe
-from alttext.pipeline.prompt import PROMPT_VERSION, Context
+from alttext.pipeline.prompt import PROMPT_VERSION
 from tests.conftest import FIXTURES, QWEN3
 
 IMG = os.path.join(FIXTURES, "site", "img")

@@ -11,9 +11,8 @@ import pytest
 
 from alttext.cli import main
 from alttext.eval.evaluation import DatasetError, Item, Score, compare, evaluate, load_dataset, render, report, score, summary
-from alttext.model import Settings
+from alttext.model import Context, Settings
 from alttext.pipeline.backends import CaptionerBase, WriterBase
-from alttext.pipeline.prompt import Context
 from tests.conftest import FIXTURES, QWEN3
 
 DATASET = os.path.join(FIXTURES, "eval", "dataset.jsonl")

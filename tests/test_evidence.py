@@ -13,14 +13,13 @@ import pytest
 from PIL import Image
 
 from alttext.pipeline.images import load_image, load_image_file
-from alttext.model import Settings
+from alttext.model import Context, Settings
 from alttext.pipeline.describe import describe
 from alttext.pipeline.evidence import Evidence, compose, gather, tie_colours, visible_items
 from alttext.pipeline.evidence import colours as colour_names
 from alttext.pipeline.evidence.kind import Features, Kind, classify, measure
 from alttext.pipeline.evidence.metadata import authored, clean
 from alttext.pipeline.evidence.ocr import TextLine, place, reading_order
-from alttext.pipeline.prompt import Context
 from tests.conftest import FIXTURES, require
 
 DRAWN = os.path.join(FIXTURES, "evidence")

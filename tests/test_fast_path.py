@@ -26,7 +26,8 @@ from alttext import messages  # noqa: E402
 from alttext.pipeline import caption, models, writer_transformers  # noqa: E402
 from alttext.pipeline.caption import Captioner  # noqa: E402
 from alttext.pipeline.evidence import Evidence  # noqa: E402
-from alttext.pipeline.prompt import Context, build_messages  # noqa: E402
+from alttext.model import Context  # noqa: E402
+from alttext.pipeline.prompt import build_messages  # noqa: E402
 from alttext.pipeline.writer_transformers import TransformersWriter  # noqa: E402
 from tests.conftest import QWEN3, REPO, require  # noqa: E402
 from tests.models import tiny_blip, tiny_qwen3  # noqa: E402

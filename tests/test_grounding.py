@@ -5,10 +5,9 @@ import os
 
 import pytest
 
-from alttext.model import Settings
+from alttext.model import Context, Settings
 from alttext.pipeline import grounding
 from alttext.pipeline.describe import describe
-from alttext.pipeline.prompt import Context
 from tests.conftest import FIXTURES
 from tests.test_describe import ScriptedCaptioner, ScriptedWriter
 

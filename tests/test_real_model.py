@@ -14,10 +14,10 @@ import os
 import pytest
 
 from alttext.cli import main
-from alttext.model import Settings
+from alttext.model import Context, Settings
 from alttext.pipeline import clean as cleaning
 from alttext.pipeline.describe import describe
-from alttext.pipeline.prompt import Context, fixed_text
+from alttext.pipeline.prompt import fixed_text
 from tests.conftest import FIXTURES, IN_CI, REPO, require
 
 FOLDER = os.environ.get("ALTTEXT_REAL_LLMS") or os.path.join(REPO, ".real-llms")

@@ -9,7 +9,8 @@ pytest.importorskip("transformers")
 
 from alttext.pipeline.caption import ModelLoadError, cpu_has_bf16  # noqa: E402
 from alttext.pipeline.evidence import Evidence  # noqa: E402
-from alttext.pipeline.prompt import Context, build_messages  # noqa: E402
+from alttext.model import Context  # noqa: E402
+from alttext.pipeline.prompt import build_messages  # noqa: E402
 from alttext.pipeline import writer_transformers  # noqa: E402
 from alttext.pipeline.writer_transformers import TransformersWriter, seed_for  # noqa: E402
 from tests.conftest import QWEN3, require  # noqa: E402

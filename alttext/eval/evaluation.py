@@ -28,13 +28,13 @@ from typing import Any
 
 from alttext import messages
 from alttext.eval.metrics import PASS_KER, Element, invented, key_element_recall
-from alttext.model import Settings
+from alttext.model import Context, Settings
 from alttext.pipeline import clean as cleaning
 from alttext.pipeline.backends import captioner_backend, captioner_label, writer_quantization
 from alttext.pipeline.describe import Description, describe
 from alttext.pipeline.evidence import fact_value
 from alttext.pipeline.evidence.kind import KINDS
-from alttext.pipeline.prompt import LANGUAGES, PROMPT_VERSION, Context, budget, fixed_text
+from alttext.pipeline.prompt import LANGUAGES, PROMPT_VERSION, budget, fixed_text
 
 REPORT_VERSION = 2
 FIELDS = ("id", "image", "caption", "details", "language", "kind", "key_elements", "references", "context")

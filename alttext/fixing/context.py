@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 from alttext.fixing.edit import attributes
 from alttext.fixing.locate import Candidate, largest_raster, parse_srcset
-from alttext.model import Finding
-from alttext.pipeline.prompt import Context
+from alttext.model import Context, Finding
 from alttext.scan.lines import lf_starts
 
 _SENTENCE_LIMIT = 300

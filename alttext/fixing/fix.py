@@ -17,9 +17,8 @@ from alttext import escape, messages
 from alttext.fixing.context import Place, html_places, markdown_places
 from alttext.fixing.edit import Edit, EditError, apply_edits, decorative_edit, edit_for
 from alttext.fixing.locate import Resolver
-from alttext.model import FileError, Finding, Settings
+from alttext.model import Context, FileError, Finding, Settings
 from alttext.pipeline.describe import describe
-from alttext.pipeline.prompt import Context
 from alttext.scan import events_of, kind_of, scan_text
 from alttext.scan.engines import detect
 from alttext.scan.events import ImageEvent

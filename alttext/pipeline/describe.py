@@ -25,14 +25,14 @@ from typing import Any
 
 from alttext import messages
 from alttext.pipeline.images import ImageError, LoadedImage, load_image_file
-from alttext.model import Settings
+from alttext.model import Context, Settings
 from alttext.pipeline import clean as cleaning
 from alttext.pipeline.backends import Captioner, Writer
 from alttext.pipeline.cache import Cache, file_sha256, fingerprint
 from alttext.pipeline.elements import combined
 from alttext.pipeline.evidence import Evidence, compose, gather, ocr, visible_items
 from alttext.pipeline.evidence.kind import measure
-from alttext.pipeline.prompt import PROMPT_VERSION, Context, budget, build_messages, feedback_lines, instructions, resolve_language
+from alttext.pipeline.prompt import PROMPT_VERSION, budget, build_messages, feedback_lines, instructions, resolve_language
 from alttext.pipeline.writer_transformers import seed_for
 from alttext.progress import Progress
 from alttext.pipeline import backends, grounding

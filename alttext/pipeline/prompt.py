@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alttext.model import Context
 from alttext.pipeline.evidence import Evidence
 
 PROMPT_VERSION = "blind-reader-editor/3"
@@ -18,22 +19,6 @@ LANGUAGES = ("en", "zh")
 # Characters of alt text to aim for. English guidance is about 125 characters, one or two sentences;
 # Chinese carries about twice the information per character.
 DEFAULT_LENGTH = {"en": 125, "zh": 60}
-
-
-@dataclass(frozen=True)
-class Context:
-    """Where the image stands on the page. Helps choose what matters; never a visual fact."""
-
-    page_title: str = ""
-    heading: str = ""
-    sentence: str = ""
-    figcaption: str = ""
-    link_target: str = ""
-    title_attribute: str = ""
-    file_name: str = ""
-
-    def items(self) -> list[tuple[str, str]]:
-        return [(k, v) for k, v in vars(self).items() if v.strip()]
 
 
 @dataclass(frozen=True)
