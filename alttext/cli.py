@@ -213,7 +213,7 @@ def _describe(args: argparse.Namespace) -> int:
     settings = load_settings({k: getattr(args, k) for k in PIPELINE_KEYS}, config_path=args.config)
     from alttext.pipeline.backends import BackendError
     from alttext.pipeline.cache import open_cache
-    from alttext.pipeline.caption import ModelLoadError
+    from alttext.pipeline.models import ModelLoadError
     from alttext.pipeline.describe import describe, preflight
     from alttext.pipeline.evidence.ocr import OCRUnavailable
     from alttext.model import Context
@@ -355,7 +355,7 @@ def _eval(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS if worse else EXIT_CLEAN
     settings = load_settings({k: getattr(args, k, None) for k in PIPELINE_KEYS}, config_path=args.config)
     from alttext.pipeline.backends import BackendError
-    from alttext.pipeline.caption import ModelLoadError
+    from alttext.pipeline.models import ModelLoadError
     from alttext.pipeline.describe import preflight
     from alttext.pipeline.evidence.ocr import OCRUnavailable
     from alttext.progress import Progress

@@ -20,7 +20,7 @@ from alttext.escape import line
 from alttext.fixing.fix import FileFix, collect, describe_all, new_bytes, plan_file, unified_diff, writable_roots
 from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, Settings
 from alttext.pipeline.cache import open_cache
-from alttext.pipeline.caption import ModelLoadError
+from alttext.pipeline.models import ModelLoadError
 from alttext.pipeline.describe import preflight
 from alttext.pipeline.evidence.ocr import OCRUnavailable
 from alttext.pipeline.writer_openai import WriterError
