@@ -151,9 +151,9 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(script: Script) -> Iterator[str]:
-    """Yields the base URL (without /v1) of a server that stops when the block ends."""
-    server = _Server(("127.0.0.1", 0), _handler(script))
+def serve(script: Script, port: int = 0) -> Iterator[str]:
+    """Yields the base URL (without /v1) of a server that stops when the block ends (``port`` 0: any free one)."""
+    server = _Server(("127.0.0.1", port), _handler(script))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from alttext.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REPO
 from tests.openai_server import Script, serve
 
 MEADOW = os.path.join(FIXTURES, "site", "img", "meadow.jpg")
@@ -83,3 +83,29 @@ def test_the_same_image_in_two_reports_is_written_once(tmp_path: os.PathLike[str
     assert "page0.md:3:1: skipped: c.json gives this image another alt text than an earlier report" in err
     with open("page0.md", encoding="utf-8") as f:
         assert f.read() == "# Page 0\n\n![A bicycle.](img/p0.png)\n"
+
+
+def test_the_documented_merge_of_the_shards_caches_runs(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/servers.md's shell lines that merge each job's cache copy, run as they are written."""
+    import re
+    import shutil
+    import subprocess
+
+    with open(os.path.join(REPO, "docs", "servers.md"), encoding="utf-8") as f:
+        [script] = re.findall(r"<!-- runs in tests/test_scale_out.py -->\n *```sh\n(.*?) *```", f.read(), re.S)
+    _site(str(tmp_path), 3)
+    for k, picture in ((1, "p0"), (2, "p0"), (3, "p1"), (4, "p2")):  # shards 1 and 2 described the same picture
+        shard = os.path.join(str(tmp_path), f"shard-{k}")
+        os.makedirs(shard)
+        shutil.copy(os.path.join(str(tmp_path), "img", f"{picture}.png"), shard)
+        monkeypatch.chdir(shard)
+        assert main(["describe", f"{picture}.png", "--captioner", "none", "--backend", "none"]) == 0
+    monkeypatch.chdir(tmp_path)
+    done = subprocess.run(["bash", "-euc", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    os.makedirs(".alttext-cache")
+    os.replace("merged.sqlite3", os.path.join(".alttext-cache", "descriptions.sqlite3"))
+    capsys.readouterr()
+    assert main(["cache", "stats"]) == 0
+    assert ": 3 entries for 3 images, " in capsys.readouterr().out
