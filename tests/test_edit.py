@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alttext.fixing.edit import Edit, EditError, apply_edits, attributes, edit_for
+from alttext.fixing.edit import Edit, EditError, apply_edits, edit_for
+from alttext.fixing.markup import attributes
 from alttext.escape import html_attribute, markdown_label, plain, shortcode_value
 from alttext.model import Settings
 from alttext.scan import scan_text

@@ -11,9 +11,10 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alttext.fixing.edit import attributes
 from alttext.fixing.locate import Candidate, largest_raster, parse_srcset
+from alttext.fixing.markup import FRONT_MATTER, attributes
 from alttext.model import Context, Finding
+from alttext.scan import kind_of
 from alttext.scan.lines import lf_starts
 
 _SENTENCE_LIMIT = 300
@@ -138,7 +139,6 @@ def _map_image(soup: object, area: object) -> tuple[str, tuple[float, float, flo
     return image.get("src") or "", region, (width, height) if width and height else None
 
 
-_FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)[ \t]*\r?\n(.*?)\r?\n(?:---|\+\+\+|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _FRONT_KEY = r"^{key}[ \t]*[:=][ \t]*[\"']?(.*?)[\"']?[ \t]*$"
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
@@ -162,17 +162,12 @@ def _plain_markdown(text: str) -> str:
     return html.unescape(re.sub(r"[*_`]+", "", text))
 
 
-def markdown_places(text: str, findings: Sequence[Finding]) -> dict[int, Place]:
-    """Places of the findings in a Markdown document, by start offset."""
-    front_match = _FRONT_MATTER.match(text)
-    front = front_match.group(1) if front_match else ""
-    body_start = front_match.end() if front_match else 0
-    # Headings outside fenced code, in order.
-    headings: list[tuple[int, str]] = []
-    fences = [(m.start(), m.group(1)) for m in _FENCE.finditer(text, body_start)]
+def _headings(text: str, body_start: int) -> list[tuple[int, str]]:
+    """The ATX headings outside fenced code, in order: (offset, plain text)."""
     inside: list[tuple[int, int]] = []
     opened: tuple[int, str] | None = None
-    for at, run in fences:
+    for m in _FENCE.finditer(text, body_start):
+        at, run = m.start(), m.group(1)
         if opened is None:
             opened = (at, run)
         elif run[0] == opened[1][0] and len(run) >= len(opened[1]):
@@ -180,40 +175,43 @@ def markdown_places(text: str, findings: Sequence[Finding]) -> dict[int, Place]:
             opened = None
     if opened is not None:
         inside.append((opened[0], len(text)))
-    for m in _ATX.finditer(text, body_start):
-        if not any(a <= m.start() < b for a, b in inside):
-            headings.append((m.start(), _squeeze(_plain_markdown(m.group(2)))))
+    return [(m.start(), _squeeze(_plain_markdown(m.group(2)))) for m in _ATX.finditer(text, body_start)
+            if not any(a <= m.start() < b for a, b in inside)]
+
+
+def markdown_places(text: str, findings: Sequence[Finding]) -> dict[int, Place]:
+    """Places of the findings in a Markdown document, by start offset."""
+    front_match = FRONT_MATTER.match(text)
+    front = front_match.group(1) if front_match else ""
+    body_start = front_match.end() if front_match else 0
+    headings = _headings(text, body_start)
     title = _front(front, "title") or next((h for at, h in headings if text[at:].lstrip(" ").startswith("# ")), "")
     language = _front(front, "lang") or _front(front, "language")
+    return {f.start: _markdown_place(text, f, body_start, headings, _squeeze(title), language) for f in findings}
 
-    places: dict[int, Place] = {}
-    for f in findings:
-        heading = next((h for at, h in reversed(headings) if at < f.start), "")
-        before = text.rfind("\n\n", body_start, f.start)
-        after = text.find("\n\n", f.end)
-        paragraph = text[before + 2 if before != -1 else body_start : after if after != -1 else len(text)]
-        source = text[f.start : f.end]
-        title_attribute, link_target, candidates = "", "", []
-        if f.syntax == "html":
-            attrs = {a.name: html.unescape(a.value or "") for a in reversed(attributes(source))}
-            title_attribute = attrs.get("title", "")
-            candidates = parse_srcset(attrs.get("srcset", ""))
-        elif f.syntax == "md-inline":
-            m = _MD_TITLE.search(source)
-            title_attribute = next((g for g in m.groups() if g is not None), "") if m else ""
-        if f.rule == "ALT003":
-            m = _LINK_AFTER.match(text, f.end)
-            link_target = m.group(1) if m else ""
-        places[f.start] = Place(
-            Context(
-                page_title=_squeeze(title),
-                heading=heading,
-                sentence=_squeeze(_plain_markdown(paragraph)),
-                title_attribute=_squeeze(title_attribute),
-                link_target=link_target,
-                file_name=_file_name(f.src),
-            ),
-            language,
-            _sources(f.src, candidates),
-        )
-    return places
+
+def _markdown_place(text: str, f: Finding, body_start: int, headings: list[tuple[int, str]], title: str, language: str) -> Place:
+    heading = next((h for at, h in reversed(headings) if at < f.start), "")
+    before = text.rfind("\n\n", body_start, f.start)
+    after = text.find("\n\n", f.end)
+    paragraph = text[before + 2 if before != -1 else body_start : after if after != -1 else len(text)]
+    source = text[f.start : f.end]
+    title_attribute, link_target, candidates = "", "", []
+    if f.syntax == "html":
+        attrs = {a.name: html.unescape(a.value or "") for a in reversed(attributes(source))}
+        title_attribute = attrs.get("title", "")
+        candidates = parse_srcset(attrs.get("srcset", ""))
+    elif f.syntax == "md-inline":
+        m = _MD_TITLE.search(source)
+        title_attribute = next((g for g in m.groups() if g is not None), "") if m else ""
+    if f.rule == "ALT003":
+        m = _LINK_AFTER.match(text, f.end)
+        link_target = m.group(1) if m else ""
+    context = Context(page_title=title, heading=heading, sentence=_squeeze(_plain_markdown(paragraph)),
+                      title_attribute=_squeeze(title_attribute), link_target=link_target, file_name=_file_name(f.src))
+    return Place(context, language, _sources(f.src, candidates))
+
+
+def places_in(path: str, text: str, findings: Sequence[Finding]) -> dict[int, Place]:
+    """Places of the findings in the page at ``path``, by start offset."""
+    return (markdown_places if kind_of(path) == "markdown" else html_places)(text, findings)

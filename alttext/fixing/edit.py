@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 
 from alttext import escape
+from alttext.fixing.markup import FRONT_MATTER, TAG_NAME, attributes
 from alttext.model import Finding
 
 
@@ -43,47 +44,8 @@ def apply_edits(text: str, edits: Iterable[Edit]) -> str:
     return "".join(pieces)
 
 
-# A start tag's attributes, as html.parser reads them (its attrfind_tolerant): a name, then an
-# optional value that is quoted or runs to whitespace or ``>``.
-_TAG_NAME = re.compile(r"<([a-zA-Z][^\s/>]*)")
-_ATTR = re.compile(r"""([^\s/>][^\s/=>]*)(\s*=+\s*('[^']*'|"[^"]*"|(?!['"])[^>\s]*))?""")
-_SEPARATORS = re.compile(r"(?:\s|/(?!>))*")
-
-
-@dataclass(frozen=True)
-class Attribute:
-    name: str  # lower-cased
-    value: str | None  # without quotes, entities not decoded
-    name_span: tuple[int, int]  # offsets into the tag text
-    value_span: tuple[int, int] | None  # the value without its quotes
-    quote: str  # ', " or '' (unquoted or no value)
-
-
-def attributes(tag: str) -> list[Attribute]:
-    """The attributes of a start tag's text, with their spans."""
-    m = _TAG_NAME.match(tag)
-    if not m:
-        return []
-    out, i = [], m.end()
-    while True:
-        i = _SEPARATORS.match(tag, i).end()  # type: ignore[union-attr]
-        if i >= len(tag) or tag[i] == ">":
-            return out
-        a = _ATTR.match(tag, i)
-        if a is None or a.end() == i:
-            return out
-        value_span, quote, value = None, "", None
-        if a.group(3) is not None:
-            v0, v1 = a.span(3)
-            if tag[v0:v1][:1] in ("'", '"') and v1 - v0 >= 2:
-                quote, v0, v1 = tag[v0], v0 + 1, v1 - 1
-            value_span, value = (v0, v1), tag[v0:v1]
-        out.append(Attribute(a.group(1).lower(), value, a.span(1), value_span, quote))
-        i = a.end()
-
-
 def _html_edit(finding: Finding, tag: str, alt: str) -> Edit | str:
-    m = _TAG_NAME.match(tag)
+    m = TAG_NAME.match(tag)
     if not m or not tag.endswith(">"):
         return "the tag could not be read back"
     attrs = attributes(tag)
@@ -188,8 +150,6 @@ def edit_for(text: str, finding: Finding, alt: str, prepared: str | None = None)
 DECORATIVE_COMMENT = "<!-- alttext: decorative -->"
 DECORATIVE_MDX = "{/* alttext: decorative */}"
 
-
-_FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)[ \t]*\r?\n.*?\r?\n(?:---|\+\+\+|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
 # What may stand before an image at the start of its block: indentation, quote marks, one list
 # marker. Anything else is text, and an inline comment after it starts no block.
 _BLOCK_START = re.compile(r"^[ \t]*(?:>[ \t]?)*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+(?:>[ \t]?)*)?$")
@@ -252,7 +212,7 @@ def _commonmark() -> MarkdownIt:
 def _rendered(text: str, marker: str = "") -> str:
     """The page as CommonMark (with tables) renders it: front matter, which is the engine's,
     blanked; the marker taken out; white space as HTML collapses it."""
-    text = _FRONT_MATTER.sub(lambda m: re.sub(r"[^\r\n]", "", m.group(0)), text, count=1)
+    text = FRONT_MATTER.sub(lambda m: re.sub(r"[^\r\n]", "", m.group(0)), text, count=1)
     html = _commonmark().render(text)
     if marker:
         html = html.replace(marker, " ")
