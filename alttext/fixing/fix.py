@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from alttext import escape, messages
-from alttext.fixing.context import Place, html_places, markdown_places
+from alttext.fixing.context import Place, places_in
 from alttext.fixing.edit import Edit, EditError, apply_edits, decorative_edit, edit_for
 from alttext.fixing.locate import Resolver
 from alttext.model import Context, FileError, Finding, Settings
@@ -114,12 +114,12 @@ def verify(old: str, new: str, path: str, engine: str, settings: Settings, fixed
 def plan_file(fix: FileFix, settings: Settings) -> None:
     """Edit ``fix``'s text with its described proposals and verify the result."""
     text = fix.document.text
-    prepared = _prepared(text, fix.path, fix.engine)
+    todo = [(k, p) for k, p in enumerate(fix.proposals) if p.reason is None and (p.alt or p.mark_decorative)]
+    # Only a tag's attributes are read from the prepared text.
+    prepared = _prepared(text, fix.path, fix.engine) if any(p.finding.syntax == "html" for _, p in todo) else None
     edits: list[Edit] = []
     fixed: dict[int, str] = {}
-    for k, p in enumerate(fix.proposals):
-        if p.reason is not None or not (p.alt or p.mark_decorative):
-            continue
+    for k, p in todo:
         made = decorative_edit(text, p.finding, prepared, fix.engine) if p.mark_decorative else edit_for(text, p.finding, p.alt, prepared)
         if isinstance(made, str):
             fix.proposals[k] = replace(p, reason=made)
@@ -183,7 +183,7 @@ def collect(paths: Sequence[str], settings: Settings, workdir: str, shard: tuple
         findings = [f for f in fix.findings if fixable(f, settings)]
         if not findings:
             continue
-        places = (markdown_places if kind_of(path) == "markdown" else html_places)(fix.document.text, findings)
+        places = places_in(path, fix.document.text, findings)
         for f in findings:
             place = places.get(f.start)
             # Candidates in order; the last is the src as written, so a failure reports its reason.

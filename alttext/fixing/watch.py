@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from alttext import escape, messages
-from alttext.fixing.context import html_places, markdown_places
 from alttext.escape import line
-from alttext.fixing.fix import Proposal, collect, describe_all, new_bytes, open_file, plan_file
+from alttext.fixing.context import places_in
+from alttext.fixing.finish import Finish, Outcome
+from alttext.fixing.fix import FileFix, Proposal, collect, describe_all, new_bytes, open_file
 from alttext.fixing.locate import Resolver
 from alttext.model import EXIT_INTERRUPTED, Finding, Settings
 from alttext.pipeline.cache import open_cache
@@ -40,7 +41,7 @@ from alttext.scan import events_of, kind_of
 from alttext.scan.events import ImageEvent
 from alttext.scan.files import selected
 from alttext.scan.lines import LineIndex
-from alttext.fixing.write import Changed, Refused, open_for_writing, roots, write_atomic
+from alttext.fixing.write import open_for_writing, roots
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".tif", ".tiff", ".avif")
 
@@ -196,7 +197,7 @@ class Watcher:
 
     # Pages ------------------------------------------------------------------------------
 
-    def _open(self, path: str) -> Any:
+    def _open(self, path: str) -> FileFix | None:
         fix, error = open_file(os.path.relpath(path), self.settings)
         if fix is None:
             print(escape.terminal(error.message), file=self.err, flush=True)
@@ -225,55 +226,10 @@ class Watcher:
             return
         self._finish(path, fix)
 
-    def _finish(self, path: str, fix: Any, refreshed: dict[int, str] | None = None) -> None:
+    def _finish(self, path: str, fix: FileFix, refreshed: dict[int, str] | None = None) -> None:
         """Describe, edit, verify and write one page; log a line per image."""
         self._describe(fix)
-        plan_file(fix, self.settings)
-        shown = fix.path
-        if fix.problem:
-            print(escape.terminal(fix.problem), file=self.err, flush=True)
-            self.handled[path] = fix.document.data
-            if not fix.problem.startswith(messages.FIX_REFUSED.format(path=fix.path, reason="")):
-                return
-        done = fix.new_text is not None and fix.new_text != fix.document.text
-        if done and not self.report:
-            if not self._quiet(path):
-                return
-            try:
-                write_atomic(path, new_bytes(fix), fix.document.data, self.allowed)
-            except Changed:
-                print(line(messages.WATCH_CHANGED, path=shown), file=self.err, flush=True)
-                return  # the person's save is newer: it is handled after its own event
-            except Refused as exc:
-                print(line(messages.FIX_REFUSED, path=shown, reason=str(exc)), file=self.err, flush=True)
-                return
-            except OSError as exc:
-                print(line(messages.FIX_UNWRITABLE, path=shown, reason=exc.strerror or str(exc)), file=self.err, flush=True)
-                return
-            self.busy.discard(path)
-            self.writes += 1
-            self.handled[path] = new_bytes(fix)
-        else:
-            self.handled[path] = fix.document.data
-        for p in fix.proposals:
-            f = p.finding
-            where = dict(path=shown, line=f.line, column=f.column, src=f.src)
-            alt = escape.plain(p.alt)  # as written
-            if done and p.reason is None and alt:
-                if self.report:
-                    print(line(messages.WATCH_PROPOSED, alt=alt, **where), file=self.out, flush=True)
-                    continue
-                template = messages.WATCH_REFRESHED if refreshed and f.start in refreshed else messages.WATCH_ADDED
-                print(line(template, alt=alt, **where), file=self.out, flush=True)
-                if p.needs_review:
-                    print(line(messages.FIX_REVIEW, path=shown, line=f.line, column=f.column, why="; ".join(p.dropped or p.lint)), file=self.out)
-                if p.image:
-                    self._remember(path, p, refreshed)
-            else:
-                reason = p.reason or fix.problem or "the file was not written"
-                self._await(path, p)
-                print(line(messages.WATCH_NOT_FIXED, rule=f.rule, message=f.message, reason=reason, **{k: v for k, v in where.items() if k != "src"}),
-                      file=self.out, flush=True)
+        _Page(self, path, refreshed).file(fix)
 
     def _quiet(self, path: str) -> bool:
         """Whether ``path`` may be replaced now. A file another program still holds open for
@@ -300,22 +256,21 @@ class Watcher:
             self.busy.discard(path)
         return not held
 
-    def _describe(self, fix: Any) -> None:
+    def _describe(self, fix: FileFix) -> None:
         if "cache" not in self.options:
             self.options["cache"] = open_cache(self.settings, lambda line: print(line, file=self.err, flush=True))
         if "progress" not in self.options:  # the first save loads the models: say so, on a terminal or in a log
-
             self.options["progress"] = Progress.on_terminal(stream=self.err)
         describe_all([fix], self.settings, **self.options)
 
-    def _await(self, path: str, proposal: Any) -> None:
+    def _await(self, path: str, proposal: Proposal) -> None:
         """Remember the files a page's missing picture may yet be saved as."""
         if not (proposal.reason or "").startswith("image not found"):
             return
         for candidate in Resolver(self.settings, self.workdir).resolve(proposal.finding.src, os.path.relpath(path)).missing:
             self.awaited.setdefault(candidate, set()).add(path)
 
-    def _remember(self, path: str, proposal: Any, refreshed: dict[int, str] | None) -> None:
+    def _remember(self, path: str, proposal: Proposal, refreshed: dict[int, str] | None) -> None:
         """Record the alt text just written; a refreshed text replaces the one it was."""
         old = refreshed.get(proposal.finding.start) if refreshed else None
         # A refresh's proposal already holds the image's real path; a new image's src is resolved.
@@ -326,7 +281,7 @@ class Watcher:
         entries.append(Written(image, escape.plain(proposal.alt)))
         self.written[path] = entries
 
-    def _source_of(self, path: str, proposal: Any) -> str | None:
+    def _source_of(self, path: str, proposal: Proposal) -> str | None:
         """The real path of the local image file a proposal describes (None for remote ones)."""
         resolved = Resolver(self.settings, self.workdir).resolve(proposal.finding.src, os.path.relpath(path))
         return os.path.realpath(resolved.path) if resolved.path and not resolved.path.startswith(self.workdir) else None
@@ -349,30 +304,86 @@ class Watcher:
             fix = self._open(path)
             if fix is None:
                 continue
-            resolver = Resolver(self.settings, self.workdir)
-            targets: list[Finding] = []
-            text = fix.document.text
-            index = LineIndex(text)  # as check counts lines: CRLF, a lone CR and LF each end one
-            for event in events_of(text, kind_of(fix.path), fix.engine):
-                if not isinstance(event, ImageEvent) or event.verdict.alt is None or escape.plain(event.verdict.alt) not in ours:
-                    continue
-                resolved = resolver.resolve(event.src, fix.path)
-                if not resolved.path or os.path.realpath(resolved.path) != image:
-                    continue
-                line, column = index.position(event.start)
-                end_line, end_column = index.position(event.end)
-                targets.append(Finding(fix.path, line, column, end_line, end_column, "ALT002", messages.WATCH_STALE.format(src=event.src),
-                                       event.src, event.verdict.alt, event.element, event.syntax, event.start, event.end, event.exact, fix.engine))
+            targets = self._stale(fix, image, ours)
             if not targets:
                 # The alt text was edited (or the image removed) since: it is a person's now.
                 self.written[path] = [w for w in entries if w.image != image]
                 continue
             self._refresh_page(path, fix, targets, image)
 
-    def _refresh_page(self, path: str, fix: Any, targets: list[Finding], image: str) -> None:
-        fix.places = (markdown_places if kind_of(fix.path) == "markdown" else html_places)(fix.document.text, targets)
+    def _stale(self, fix: FileFix, image: str, ours: set[str]) -> list[Finding]:
+        """The places on the page where ``image`` still has alt text this watcher wrote."""
+        resolver = Resolver(self.settings, self.workdir)
+        index = LineIndex(fix.document.text)  # as check counts lines: CRLF, a lone CR and LF each end one
+        stale: list[Finding] = []
+        for event in events_of(fix.document.text, kind_of(fix.path), fix.engine):
+            if not isinstance(event, ImageEvent) or event.verdict.alt is None or escape.plain(event.verdict.alt) not in ours:
+                continue
+            resolved = resolver.resolve(event.src, fix.path)
+            if not resolved.path or os.path.realpath(resolved.path) != image:
+                continue
+            line, column = index.position(event.start)
+            end_line, end_column = index.position(event.end)
+            stale.append(Finding(fix.path, line, column, end_line, end_column, "ALT002", messages.WATCH_STALE.format(src=event.src),
+                                 event.src, event.verdict.alt, event.element, event.syntax, event.start, event.end, event.exact, fix.engine))
+        return stale
+
+    def _refresh_page(self, path: str, fix: FileFix, targets: list[Finding], image: str) -> None:
+        fix.places = places_in(fix.path, fix.document.text, targets)
         fix.proposals = [Proposal(f, image=image) for f in targets]
         self._finish(path, fix, refreshed={f.start: escape.plain(f.alt or "") for f in targets})
+
+
+class _Page(Finish):
+    """One page as watch finishes it: a log line per image as its alt text is written (no
+    ``Rewriting`` line, no summary), and what the watcher must remember of it."""
+
+    changed_line = messages.WATCH_CHANGED
+
+    def __init__(self, watcher: Watcher, path: str, refreshed: dict[int, str] | None) -> None:
+        super().__init__(watcher.settings, not watcher.report, watcher.err, watcher.allowed)
+        self.watcher = watcher
+        self.path = path  # absolute
+        self.refreshed = refreshed or {}  # start offset -> the alt text this watcher wrote there before
+
+    def may_write(self, fix: FileFix) -> bool:
+        return self.watcher._quiet(self.path)
+
+    def landed(self, fix: FileFix, outcome: Outcome) -> bool:
+        """Remember the page's bytes as handled, and whether its images get lines: not when it
+        was not written (its own next event brings it back: a person's newer save, a program that
+        still holds it) nor when its edit failed; a page that may not be written says why each
+        image is left."""
+        watcher = self.watcher
+        if outcome is Outcome.WRITTEN and self.writes:
+            watcher.busy.discard(self.path)
+            watcher.writes += 1
+            watcher.handled[self.path] = new_bytes(fix)
+            return True
+        if outcome not in (Outcome.WRITTEN, Outcome.UNCHANGED, Outcome.PROBLEM):
+            return False
+        watcher.handled[self.path] = fix.document.data
+        return outcome is not Outcome.PROBLEM or (fix.problem or "").startswith(messages.FIX_REFUSED.format(path=fix.path, reason=""))
+
+    def image_fixed(self, fix: FileFix, p: Proposal) -> None:
+        f = p.finding
+        where = dict(path=fix.path, line=f.line, column=f.column, src=f.src)
+        alt = escape.plain(p.alt)  # as written
+        if not self.writes:
+            self.say(line(messages.WATCH_PROPOSED, alt=alt, **where), self.watcher.out)
+            return
+        template = messages.WATCH_REFRESHED if f.start in self.refreshed else messages.WATCH_ADDED
+        self.say(line(template, alt=alt, **where), self.watcher.out)
+        if p.needs_review:
+            self.say(line(messages.FIX_REVIEW, path=fix.path, line=f.line, column=f.column, why="; ".join(p.dropped or p.lint)), self.watcher.out)
+        if p.image:
+            self.watcher._remember(self.path, p, self.refreshed)
+
+    def image_left(self, fix: FileFix, p: Proposal, reason: str) -> None:
+        f = p.finding
+        self.watcher._await(self.path, p)
+        self.say(line(messages.WATCH_NOT_FIXED, path=fix.path, line=f.line, column=f.column, rule=f.rule, message=f.message, reason=reason),
+                 self.watcher.out)
 
 
 def watch(paths: Sequence[str], settings: Settings, report: bool = False, debounce: float = 0.5, **options: Any) -> int:
