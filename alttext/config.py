@@ -1,15 +1,17 @@
-"""Settings from ``[tool.alttext]`` in pyproject.toml or ``.alttext.toml``: CLI > env > file > defaults."""
+"""Settings from ``[tool.alttext]`` in pyproject.toml or ``.alttext.toml``: CLI > env > file > defaults.
+
+Each value is checked by its option in ``alttext.options``."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alttext.model import Settings
+from alttext.options import OPTIONS, Comma
 
-FORMATS = ("text", "json", "sarif", "github", "junit", "gitlab")
 CONFIG_NAMES = (".alttext.toml", "pyproject.toml")
 
 
@@ -20,196 +22,6 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {detail}")
         self.source = source
         self.detail = detail
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _str_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, _Comma):  # from the environment or the command line: comma-separated
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    if isinstance(value, str):
-        raise ValueError(f'expected a list of strings, not a string: write [{value!r}]'.replace("'", '"'))
-    raise ValueError("expected a list of strings")
-
-
-class _Comma(str):
-    """A list given as one comma-separated string (an environment variable, a command-line flag)."""
-
-
-# The option checks import what they check against when they run: cli.py imports this module for
-# --version and --help, which must not load the scanner or the pipeline's registry.
-
-
-def _rules(value: Any) -> tuple[str, ...]:
-    from alttext.scan.rules import RULE_IDS
-
-    rules = tuple(r.upper() for r in _str_list(value))
-    unknown = [r for r in rules if r not in RULE_IDS]
-    if unknown:
-        raise ValueError(f"unknown rule {unknown[0]!r} (rules: {', '.join(RULE_IDS)})")
-    return rules
-
-
-def _per_file_ignores(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    if not isinstance(value, dict):
-        raise ValueError('expected a table of glob = [rules], for example {"legacy/**" = ["ALT002"]}')
-    return tuple((glob, _rules(rules)) for glob, rules in value.items())
-
-
-def _non_negative_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number")
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise ValueError("expected a whole number") from None
-    if n < 0:
-        raise ValueError("expected a number >= 0")
-    return n
-
-
-def _positive_int(value: Any) -> int:
-    n = _non_negative_int(value)
-    if n == 0:
-        raise ValueError("expected a number > 0")
-    return n
-
-
-def _format(value: Any) -> str:
-    if value not in FORMATS:
-        raise ValueError(f"expected one of {', '.join(FORMATS)}")
-    return value
-
-
-def _languages(value: Any) -> tuple[str, ...]:
-    from alttext.scan.rules import available_languages
-
-    langs = _str_list(value)
-    known = available_languages()
-    for lang in langs:
-        if lang not in known:
-            raise ValueError(f"unknown language {lang!r}; word lists exist for {', '.join(known)}")
-    return langs
-
-
-def _engine(value: Any) -> str:
-    from alttext.scan.engines import ENGINES
-
-    if value not in ("auto", *ENGINES):
-        raise ValueError(f"expected one of auto, {', '.join(ENGINES)}")
-    return value
-
-
-def _engines(value: Any) -> tuple[tuple[str, str], ...]:
-    from alttext.scan.engines import ENGINES
-
-    if not isinstance(value, dict):
-        raise ValueError('expected a table of glob = engine, for example {"legacy/**" = "commonmark"}')
-    for glob, engine in value.items():
-        if engine not in ENGINES:
-            raise ValueError(f"{glob!r}: expected one of {', '.join(ENGINES)}")
-    return tuple(value.items())
-
-
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}")
-        return value
-
-    return check
-
-
-def _backend(stage: str) -> Callable[[Any], str]:
-    """One of the registered backends of ``stage`` (captioner or writer)."""
-
-    def check(value: Any) -> str:
-        from alttext.pipeline import backends
-
-        names = backends.CAPTIONERS if stage == "captioner" else backends.WRITERS  # as registered now
-        if value not in names:
-            raise ValueError(f"expected one of {', '.join(names)}")
-        return value
-
-    return check
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a non-empty string")
-    return value.strip()
-
-
-def _seconds(value: Any) -> float:
-    try:
-        n = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("expected a number of seconds") from None
-    if n <= 0 or isinstance(value, bool):
-        raise ValueError("expected a number of seconds > 0")
-    return n
-
-
-def _folder(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("expected a folder path relative to the project root")
-    return value.strip()
-
-
-# Every key the configuration file accepts, with the function that validates it.
-KEYS: dict[str, Callable[[Any], Any]] = {
-    "include": _str_list,
-    "exclude": _str_list,
-    "select": _rules,
-    "ignore": _rules,
-    "per_file_ignores": _per_file_ignores,
-    "respect_ignore": _bool,
-    "strict": _bool,
-    "format": _format,
-    "quiet": _bool,
-    "max_file_size": _positive_int,
-    "languages": _languages,
-    "jobs": _non_negative_int,
-    "engine": _engine,
-    "engines": _engines,
-    "captioner_backend": _backend("captioner"),
-    "captioner": _text,
-    "captioner_base_url": _text,
-    "captioner_model": _text,
-    "captioner_precision": _choice("auto", "fp32", "bf16"),
-    "ocr": _choice("auto", "on", "off"),
-    "backend": _backend("writer"),
-    "writer_model": _text,
-    "base_url": _text,
-    "language": _choice("en", "zh", "auto"),
-    "language_fallback": _bool,
-    "length": _non_negative_int,
-    "device": _choice("auto", "cpu", "cuda", "mps"),
-    "batch_size": _positive_int,
-    "concurrency": _positive_int,
-    "timeout": _seconds,
-    "retries": _non_negative_int,
-    "grounding": _choice("strict", "lenient", "off"),
-    "quantize": _choice("auto", "none", "int8"),
-    "cache": _bool,
-    "cache_dir": _text,
-    "site_root": _folder,
-    "static_dirs": _str_list,
-    "fetch_remote": _bool,
-    "remote_allow_private": _bool,
-    "max_image_size": _positive_int,
-    "follow_symlinks": _bool,
-}
 
 
 def find_config(start: str) -> str | None:
@@ -259,10 +71,10 @@ def _validate(source: str, raw: Mapping[str, Any], prefix: str = "") -> dict[str
     for shown, value in raw.items():
         key = shown[len(prefix) :] if shown.startswith(prefix) else shown
         key = key.replace("-", "_")
-        if key not in KEYS:
-            raise ConfigError(source, f"unknown key {shown!r} (known keys: {', '.join(sorted(KEYS))})")
+        if key not in OPTIONS:
+            raise ConfigError(source, f"unknown key {shown!r} (known keys: {', '.join(sorted(OPTIONS))})")
         try:
-            values[key] = KEYS[key](value)
+            values[key] = OPTIONS[key].parse(value)
         except ValueError as exc:
             raise ConfigError(source, f"{shown}: {exc}") from None
     return values
@@ -295,12 +107,11 @@ def load_settings(
         raw = read_config_file(config_path)
         values.update(_validate(config_path, raw, prefix="tool.alttext." if config_path.endswith("pyproject.toml") else ""))
         root = os.path.dirname(os.path.abspath(config_path))
-    for key in KEYS:
-        name = "ALTTEXT_" + key.upper()
-        if name in environ:
-            values.update(_validate(f"environment variable {name}", {key: _Comma(environ[name])}))
+    for option in OPTIONS.values():
+        if option.env in environ:
+            values.update(_validate(f"environment variable {option.env}", {option.name: Comma(environ[option.env])}))
     extend = {k: tuple(cli[k]) for k in ("include", "exclude") if cli.get(k)}
-    given = {k: _Comma(v) if isinstance(v, str) else v for k, v in cli.items() if v is not None and k not in extend}
+    given = {k: Comma(v) if isinstance(v, str) else v for k, v in cli.items() if v is not None and k not in extend}
     values.update(_validate("command line", given))
     settings = dataclasses.replace(Settings(), **values, root=root, config_file=config_path)
     # --include/--exclude on the command line add to what the file and environment set.

@@ -70,8 +70,31 @@ class Report:
 
 
 @dataclass(frozen=True)
+class RemotePolicy:
+    """What fetching a remote image may do (``alttext.fixing.remote``)."""
+
+    remote_allow_private: bool
+    timeout: float
+    max_image_size: int
+
+
+@dataclass(frozen=True)
+class ImageSources:
+    """Where an image's ``src`` may lead (``alttext.fixing.locate``)."""
+
+    root: str
+    site_root: str
+    static_dirs: tuple[str, ...]
+    fetch_remote: bool
+    max_image_size: int
+    remote: RemotePolicy
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Everything a check run depends on, resolved from CLI > env > file > defaults."""
+    """Everything a run depends on, resolved from CLI > env > file > defaults. These are the
+    defaults; ``alttext.options`` declares each option's checks, flag and meaning. A module that
+    needs one part takes its group (``remote``, ``images``)."""
 
     include: tuple[str, ...] = ("*.md", "*.markdown", "*.mdx", "*.html", "*.htm", "*.xhtml")
     exclude: tuple[str, ...] = ()
@@ -119,6 +142,14 @@ class Settings:
     follow_symlinks: bool = False
     root: str = "."
     config_file: str | None = None
+
+    @property
+    def remote(self) -> RemotePolicy:
+        return RemotePolicy(self.remote_allow_private, self.timeout, self.max_image_size)
+
+    @property
+    def images(self) -> ImageSources:
+        return ImageSources(self.root, self.site_root, self.static_dirs, self.fetch_remote, self.max_image_size, self.remote)
 
 
 @dataclass(frozen=True)

@@ -89,3 +89,45 @@ def test_captioner_settings_default_to_the_writers(tmp_path: os.PathLike[str]) -
     assert captioner_backend(load_settings({}, environ={}, discover=False)) == "blip"
     # The older spelling: captioner = "none" is the none backend, whatever captioner_backend says.
     assert captioner_backend(load_settings({"captioner": "none", "captioner_backend": "openai"}, environ={}, discover=False)) == "none"
+
+
+def test_every_setting_is_an_option() -> None:
+    import dataclasses
+
+    from alttext.model import Settings
+    from alttext.options import OPTIONS
+
+    resolved = {"root", "config_file"}  # where the configuration was found: no option sets them
+    assert sorted(OPTIONS) == sorted(f.name for f in dataclasses.fields(Settings) if f.name not in resolved)
+
+
+def test_the_docs_option_reference_is_the_table() -> None:
+    """After changing an option: python3 -m alttext.options docs/configuration.md"""
+    from alttext.options import reference, with_reference
+    from tests.conftest import REPO
+
+    with open(os.path.join(REPO, "docs", "configuration.md"), encoding="utf-8") as f:
+        page = f.read()
+    assert reference() in page
+    assert with_reference(page) == page
+
+
+def test_flags_set_the_options_they_name(tmp_path: os.PathLike[str]) -> None:
+    from alttext.cli import _parser
+    from alttext.options import given
+
+    args = _parser().parse_args(["fix", "--no-ignore", "--model", "m", "-q", "--select", "alt002", "--include", "*.txt", "--no-cache"])
+    s = load_settings(given(args), environ={}, cwd=str(tmp_path))
+    assert (s.respect_ignore, s.writer_model, s.quiet, s.select, s.include[-1], s.cache) == (False, "m", True, ("ALT002",), "*.txt", False)
+    args = _parser().parse_args(["describe", "x.png", "--format", "json"])
+    assert "format" not in given(args) and set(given(args)) >= {"backend", "cache"}  # describe's --format is its output's
+
+
+def test_views_hold_what_the_leaf_modules_need() -> None:
+    from alttext.model import Settings
+
+    s = Settings(root="/site", site_root="web", static_dirs=("pub",), fetch_remote=True, max_image_size=9, timeout=3.0,
+                 remote_allow_private=True)
+    assert (s.remote.remote_allow_private, s.remote.timeout, s.remote.max_image_size) == (True, 3.0, 9)
+    assert (s.images.root, s.images.site_root, s.images.static_dirs, s.images.fetch_remote, s.images.remote) == \
+        ("/site", "web", ("pub",), True, s.remote)

@@ -32,7 +32,7 @@ def _site(tmp_path: os.PathLike[str], files: dict[str, bytes]) -> str:
 def _resolver(root: str, **changes: object) -> Resolver:
     work = os.path.join(root, ".work")
     os.makedirs(work, exist_ok=True)
-    return Resolver(dataclasses.replace(Settings(), root=root, **changes), work)  # type: ignore[arg-type]
+    return Resolver(dataclasses.replace(Settings(), root=root, **changes).images, work)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from alttext.fixing import remote
 from alttext.model import Settings
 from alttext.fixing.remote import RemoteError, fetch
 
-SETTINGS = Settings(fetch_remote=True, timeout=5.0)
+POLICY = Settings(timeout=5.0).remote
 GOOD = b"\x89PNG the image at the checked address"
 EVIL = b"\x89PNG what the second answer would have served"
 
@@ -64,7 +64,7 @@ EVIL = b"\x89PNG what the second answer would have served"
 )
 def test_private_and_local_addresses_are_refused(url: str, host: str, address: str) -> None:
     with pytest.raises(RemoteError) as info:
-        fetch(url, SETTINGS)
+        fetch(url, POLICY)
     assert str(info.value) == f"{host} resolves to {address}, a private or local address (set remote_allow_private to allow it)"
 
 
@@ -78,7 +78,7 @@ def test_private_and_local_addresses_are_refused(url: str, host: str, address: s
 )
 def test_unusable_urls(url: str, message: str) -> None:
     with pytest.raises(RemoteError) as info:
-        fetch(url, SETTINGS)
+        fetch(url, POLICY)
     assert str(info.value) == message
 
 
@@ -150,7 +150,7 @@ def _two_servers(tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, http.
 
 def test_the_connection_goes_to_the_checked_address(rebinding: dict[str, int]) -> None:
     with _two_servers() as (port, good):
-        assert fetch(f"http://images.test:{port}/a.png", SETTINGS) == GOOD
+        assert fetch(f"http://images.test:{port}/a.png", POLICY) == GOOD
     assert rebinding == {"images.test": 1}  # resolved once: what was checked is what was reached
     assert good.hosts == [f"images.test:{port}"]  # the Host header names the site, not the address
 
@@ -158,7 +158,7 @@ def test_the_connection_goes_to_the_checked_address(rebinding: dict[str, int]) -
 def test_a_redirect_is_checked_where_it_connects(rebinding: dict[str, int]) -> None:
     with _two_servers() as (port, _):
         with pytest.raises(RemoteError) as info:
-            fetch(f"http://images.test:{port}/to-private.png", SETTINGS)
+            fetch(f"http://images.test:{port}/to-private.png", POLICY)
     assert str(info.value) == "private.test resolves to 127.0.0.2, a private or local address (set remote_allow_private to allow it)"
 
 
@@ -176,9 +176,9 @@ def test_https_keeps_the_name_for_sni_and_the_certificate(rebinding: dict[str, i
     tls.load_cert_chain(cert, key)
     tls.sni_callback = lambda sock, name, context: names.append(name)  # type: ignore[assignment,misc,func-returns-value]
     with _two_servers(tls) as (port, good):
-        assert fetch(f"https://images.test:{port}/a.png", SETTINGS) == GOOD
+        assert fetch(f"https://images.test:{port}/a.png", POLICY) == GOOD
         # The certificate is still checked against the name: another name on that address fails.
         with pytest.raises(RemoteError):
-            fetch(f"https://other.test:{port}/a.png", SETTINGS)
+            fetch(f"https://other.test:{port}/a.png", POLICY)
     assert rebinding == {"images.test": 1, "other.test": 1} and names == ["images.test", "other.test"]
     assert good.hosts == [f"images.test:{port}"]

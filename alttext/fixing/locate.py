@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alttext import messages
-from alttext.model import Settings
+from alttext.model import ImageSources
 from alttext.fixing.remote import RemoteError, fetch
 from alttext.scan.engines import site_for
 
@@ -97,9 +97,9 @@ def largest_raster(candidates: Sequence[Candidate]) -> str | None:
 class Resolver:
     """Resolves sources for one run; remote and data: images are kept in ``workdir``."""
 
-    def __init__(self, settings: Settings, workdir: str) -> None:
-        self.settings = settings
-        self.root = os.path.realpath(settings.root)
+    def __init__(self, sources: ImageSources, workdir: str) -> None:
+        self.sources = sources
+        self.root = os.path.realpath(sources.root)
         self.workdir = workdir
         self._remote: dict[str, Resolved] = {}
 
@@ -112,7 +112,7 @@ class Resolver:
         scheme = _SCHEME.match(src)
         if src.startswith("//") or (scheme and scheme.group(1).lower() in ("http", "https")):
             url = "https:" + src if src.startswith("//") else src
-            if not self.settings.fetch_remote:
+            if not self.sources.fetch_remote:
                 return Resolved(None, "a remote image; run with --fetch-remote to describe it")
             if url not in self._remote:
                 self._remote[url] = self._fetch(url)
@@ -143,14 +143,14 @@ class Resolver:
     def _bases(self, document: str) -> list[str]:
         """Folders that ``/`` maps to for ``document``: the site root, then its static folders."""
         site = site_for(os.path.dirname(os.path.abspath(document)))
-        if self.settings.site_root:
-            base = os.path.join(self.root, self.settings.site_root)
+        if self.sources.site_root:
+            base = os.path.join(self.root, self.sources.site_root)
         else:
             base = (site.served or site.root) if site else self.root
         bases = [base]
         if site is not None and site.engine == "mkdocs":
             bases.extend(site.content)  # docs_dir is served at the root
-        statics = self.settings.static_dirs or (_STATIC.get(site.engine, ()) if site else _PLAIN_STATIC)
+        statics = self.sources.static_dirs or (_STATIC.get(site.engine, ()) if site else _PLAIN_STATIC)
         bases.extend(os.path.join(base, s) for s in statics)
         return bases
 
@@ -166,7 +166,7 @@ class Resolver:
         if not m:
             return Resolved(None, "a malformed data: URI")
         kind, params, payload = m.group(1).strip().lower(), m.group(2).lower(), m.group(3)
-        limit = self.settings.max_image_size
+        limit = self.sources.max_image_size
         # base64 takes 4 characters for 3 bytes: refuse oversized payloads before decoding.
         if len(payload) * 3 // 4 > limit + 3:
             return Resolved(None, f"the data: URI is over max_image_size ({limit} bytes)")
@@ -185,7 +185,7 @@ class Resolver:
 
     def _fetch(self, url: str) -> Resolved:
         try:
-            data = fetch(url, self.settings)
+            data = fetch(url, self.sources.remote)
         except RemoteError as exc:
             return Resolved(None, f"remote image not fetched: {exc}")
         path = urllib.parse.urlsplit(url).path.lower()

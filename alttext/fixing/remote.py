@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from alttext.model import Settings
+from alttext.model import RemotePolicy
 
 _MAX_REDIRECTS = 5
 # IPv6 ranges whose last 32 bits are the IPv4 address reached (besides IPv4-mapped and 6to4).
@@ -56,7 +56,7 @@ def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
-def _addresses(url: str, settings: Settings) -> list[str]:
+def _addresses(url: str, policy: RemotePolicy) -> list[str]:
     """The addresses ``url``'s host resolves to, each one allowed by the policy."""
     parts = _check_url(url)
     try:
@@ -68,7 +68,7 @@ def _addresses(url: str, settings: Settings) -> list[str]:
     except socket.gaierror as exc:
         raise RemoteError(f"cannot resolve {parts.hostname}: {exc.strerror}") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not settings.remote_allow_private:
+    if not policy.remote_allow_private:
         for text in addresses:
             address = ipaddress.ip_address(text.split("%", 1)[0])
             if not _public(address):
@@ -111,24 +111,24 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 
 class _PinnedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, policy: RemotePolicy) -> None:
         super().__init__()
-        self.settings = settings
+        self.policy = policy
 
     def http_open(self, req: urllib.request.Request) -> Any:
         # Checked here, where each request (a redirect's too) connects, and nowhere else.
-        pinned = functools.partial(_PinnedHTTPConnection, addresses=_addresses(req.full_url, self.settings))
+        pinned = functools.partial(_PinnedHTTPConnection, addresses=_addresses(req.full_url, self.policy))
         return self.do_open(pinned, req)
 
 
 class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, policy: RemotePolicy) -> None:
         self.tls = ssl.create_default_context()
         super().__init__(context=self.tls)
-        self.settings = settings
+        self.policy = policy
 
     def https_open(self, req: urllib.request.Request) -> Any:
-        pinned = functools.partial(_PinnedHTTPSConnection, addresses=_addresses(req.full_url, self.settings), context=self.tls)
+        pinned = functools.partial(_PinnedHTTPSConnection, addresses=_addresses(req.full_url, self.policy), context=self.tls)
         return self.do_open(pinned, req)
 
 
@@ -140,24 +140,24 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def fetch(url: str, settings: Settings) -> bytes:
+def fetch(url: str, policy: RemotePolicy) -> bytes:
     """The image bytes at ``url``, or RemoteError saying why not."""
     _check_url(url)
     opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), _PinnedHTTPHandler(settings), _PinnedHTTPSHandler(settings), _Redirects()
+        urllib.request.ProxyHandler({}), _PinnedHTTPHandler(policy), _PinnedHTTPSHandler(policy), _Redirects()
     )
     opener.addheaders = [("User-Agent", "alttext"), ("Accept", "image/*")]
     try:
-        with opener.open(url, timeout=settings.timeout) as response:
+        with opener.open(url, timeout=policy.timeout) as response:
             kind = response.headers.get_content_type()
             if not kind.startswith("image/"):
                 raise RemoteError(f"the server sent {kind}, not an image")
             declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > settings.max_image_size:
-                raise RemoteError(f"the image is {declared} bytes, over max_image_size ({settings.max_image_size})")
-            data = response.read(settings.max_image_size + 1)
-            if len(data) > settings.max_image_size:
-                raise RemoteError(f"the image is over max_image_size ({settings.max_image_size} bytes)")
+            if declared and declared.isdigit() and int(declared) > policy.max_image_size:
+                raise RemoteError(f"the image is {declared} bytes, over max_image_size ({policy.max_image_size})")
+            data = response.read(policy.max_image_size + 1)
+            if len(data) > policy.max_image_size:
+                raise RemoteError(f"the image is over max_image_size ({policy.max_image_size} bytes)")
             return data
     except urllib.error.HTTPError as exc:
         raise RemoteError(f"the server answered {exc.code} {exc.reason}") from None
@@ -167,4 +167,4 @@ def fetch(url: str, settings: Settings) -> bytes:
             raise reason from None
         raise RemoteError(f"cannot fetch it: {reason}") from None
     except (TimeoutError, socket.timeout):
-        raise RemoteError(f"no answer within {settings.timeout:g} seconds") from None
+        raise RemoteError(f"no answer within {policy.timeout:g} seconds") from None
