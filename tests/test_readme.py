@@ -99,10 +99,10 @@ def test_eval_dataset_example_loads(tmp_path: os.PathLike[str]) -> None:
 
 
 def test_documented_keys_are_the_real_keys() -> None:
-    from alttext.config import KEYS
+    from alttext.options import OPTIONS
 
     documented = re.findall(r"^\| `(\w+)` \|", _readme("docs/configuration.md"), re.M)
-    assert sorted(documented) == sorted(KEYS)
+    assert sorted(documented) == sorted(OPTIONS)
 
 
 def test_the_ci_recipe_runs(tmp_path: os.PathLike[str]) -> None:

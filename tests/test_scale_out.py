@@ -95,12 +95,14 @@ def test_the_documented_merge_of_the_shards_caches_runs(tmp_path: os.PathLike[st
     with open(os.path.join(REPO, "docs", "servers.md"), encoding="utf-8") as f:
         [script] = re.findall(r"<!-- runs in tests/test_scale_out.py -->\n *```sh\n(.*?) *```", f.read(), re.S)
     _site(str(tmp_path), 3)
-    for k, picture in ((1, "p0"), (2, "p0"), (3, "p1"), (4, "p2")):  # shards 1 and 2 described the same picture
-        shard = os.path.join(str(tmp_path), f"shard-{k}")
-        os.makedirs(shard)
-        shutil.copy(os.path.join(str(tmp_path), "img", f"{picture}.png"), shard)
-        monkeypatch.chdir(shard)
-        assert main(["describe", f"{picture}.png", "--captioner", "none", "--backend", "none"]) == 0
+    with serve(Script(image_replies=[(200, CAPTION, 0.0)], replies=[(200, CAPTION, 0.0)], models=[VISION])) as url:
+        for k, picture in ((1, "p0"), (2, "p0"), (3, "p1"), (4, "p2")):  # shards 1 and 2 described the same picture
+            shard = os.path.join(str(tmp_path), f"shard-{k}")
+            os.makedirs(shard)
+            shutil.copy(os.path.join(str(tmp_path), "img", f"{picture}.png"), shard)
+            monkeypatch.chdir(shard)
+            assert main(["describe", f"{picture}.png", "--captioner-backend", "openai", "--backend", "openai", "--base-url", url, "--model", VISION, "--ocr", "off",
+                         "--grounding", "off"]) == 0
     monkeypatch.chdir(tmp_path)
     done = subprocess.run(["bash", "-euc", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
