@@ -39,7 +39,7 @@ class Outcome(enum.Enum):
     """What became of one file."""
 
     WRITTEN = "written"  # the new text was written or, where nothing is written, would be
-    UNCHANGED = "unchanged"  # no edit changed the text
+    UNCHANGED = "unchanged"  # nothing to write: no edit, or none that changed the text
     PROBLEM = "problem"  # left as it is: ``fix.problem`` says why
     REFUSED = "refused"  # it may not be written (found at the write)
     FAILED = "failed"  # it changed on disk since it was read, or could not be written
@@ -59,6 +59,7 @@ class Finish(abc.ABC):
         self.allowed = allowed  # where files may be written (None: anywhere)
 
     def file(self, fix: FileFix) -> Outcome:
+        """Finish one described file: edit, verify, write, a line per image."""
         outcome = self._land(fix)
         if self.landed(fix, outcome):
             for p in fix.proposals:
