@@ -307,7 +307,7 @@ def test_the_browser_is_opened_through_a_private_redirect(monkeypatch: pytest.Mo
     import stat
     import webbrowser
 
-    from alttext.cli import _open_privately
+    from alttext.subcommands.review import _open_privately
 
     opened: list[str] = []
     monkeypatch.setattr(webbrowser, "open", opened.append)

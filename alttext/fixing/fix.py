@@ -167,7 +167,7 @@ def collect(paths: Sequence[str], settings: Settings, workdir: str, shard: tuple
     files, errors = discover(paths, settings)
     if shard is not None:
         files = [path for path in files if in_shard(path, shard, settings.root)]
-    resolver = Resolver(settings, workdir)
+    resolver = Resolver(settings.images, workdir)
     fixes: list[FileFix] = []
     for path in files:
         fix, error = open_file(path, settings)

@@ -267,7 +267,7 @@ class Watcher:
         """Remember the files a page's missing picture may yet be saved as."""
         if not (proposal.reason or "").startswith("image not found"):
             return
-        for candidate in Resolver(self.settings, self.workdir).resolve(proposal.finding.src, os.path.relpath(path)).missing:
+        for candidate in Resolver(self.settings.images, self.workdir).resolve(proposal.finding.src, os.path.relpath(path)).missing:
             self.awaited.setdefault(candidate, set()).add(path)
 
     def _remember(self, path: str, proposal: Proposal, refreshed: dict[int, str] | None) -> None:
@@ -283,7 +283,7 @@ class Watcher:
 
     def _source_of(self, path: str, proposal: Proposal) -> str | None:
         """The real path of the local image file a proposal describes (None for remote ones)."""
-        resolved = Resolver(self.settings, self.workdir).resolve(proposal.finding.src, os.path.relpath(path))
+        resolved = Resolver(self.settings.images, self.workdir).resolve(proposal.finding.src, os.path.relpath(path))
         return os.path.realpath(resolved.path) if resolved.path and not resolved.path.startswith(self.workdir) else None
 
     # Images -----------------------------------------------------------------------------
@@ -313,7 +313,7 @@ class Watcher:
 
     def _stale(self, fix: FileFix, image: str, ours: set[str]) -> list[Finding]:
         """The places on the page where ``image`` still has alt text this watcher wrote."""
-        resolver = Resolver(self.settings, self.workdir)
+        resolver = Resolver(self.settings.images, self.workdir)
         index = LineIndex(fix.document.text)  # as check counts lines: CRLF, a lone CR and LF each end one
         stale: list[Finding] = []
         for event in events_of(fix.document.text, kind_of(fix.path), fix.engine):
