@@ -338,7 +338,7 @@ def run_child(args: argparse.Namespace, models: str, work: str) -> int:
 
 
 def run(args: argparse.Namespace, work: str) -> int:
-    from alttext.pipeline.caption import cpu_count
+    from alttext.pipeline.runtime import cpu_count
 
     models = args.models or os.path.join(work, "models")
     if args.child:

@@ -37,7 +37,8 @@ def pass_through(stack: Any, x: Any, times: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from alttext.pipeline.caption import pack_linear_layers, use_cpu_threads
+    from alttext.pipeline.fast_path.packing import pack_linear_layers
+    from alttext.pipeline.runtime import use_cpu_threads
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layers", type=int, default=40, help="layers in the stack (40: about 250 MB in bf16, far beyond the caches)")

@@ -10,16 +10,13 @@ pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from alttext.pipeline.caption import (  # noqa: E402
-    Captioner,
-    ModelLoadError,
-    pack_linear_layers,
-    pick_device,
-    precision_dtypes,
-    use_fused_vision_attention,
-    use_grouped_cross_attention,
-)
+from alttext.pipeline import runtime  # noqa: E402
+from alttext.pipeline.caption import Captioner  # noqa: E402
+from alttext.pipeline.fast_path.blip_attention import use_fused_vision_attention, use_grouped_cross_attention  # noqa: E402
+from alttext.pipeline.models import ModelLoadError  # noqa: E402
+from alttext.pipeline.runtime import pick_device, precision_dtypes  # noqa: E402
 from tests.models import BLIP_VOCAB, tiny_blip  # noqa: E402
+from tests.test_fast_path import _packable  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +124,7 @@ def test_device_auto(monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool, exp
     ],
 )
 def test_native_bf16_is_read_from_cpu_flags(tmp_path: os.PathLike[str], flags: str, expected: bool) -> None:
-    from alttext.pipeline.caption import cpu_has_bf16
+    from alttext.pipeline.runtime import cpu_has_bf16
 
     info = os.path.join(str(tmp_path), "cpuinfo")
     with open(info, "w", encoding="ascii") as f:
@@ -152,9 +149,7 @@ def test_precision_is_split_between_vision_encoder_and_text_decoder(
 ) -> None:
     import torch
 
-    from alttext.pipeline import caption
-
-    monkeypatch.setattr(caption, "cpu_has_bf16", lambda: native)
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: native)
     assert precision_dtypes(precision, device) == tuple(getattr(torch, name) for name in expected)
 
 
@@ -168,9 +163,7 @@ def test_each_part_loads_in_its_precision_and_the_pixels_and_embeddings_follow(
 ) -> None:
     import torch
 
-    from alttext.pipeline import caption
-
-    monkeypatch.setattr(caption, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
     captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=6, precision=precision)
     captioner.load()
     text = torch.bfloat16 if precision == "bf16" else torch.float32
@@ -189,9 +182,7 @@ def test_a_bf16_vision_encoder_gives_blips_own_captions(blip: str, monkeypatch: 
     same captions."""
     import torch
 
-    from alttext.pipeline import caption
-
-    monkeypatch.setattr(caption, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
     captioner = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=8)
     images = _images()
     captioner.load()
@@ -246,56 +237,6 @@ def test_fused_vision_attention_is_blips_own_arithmetic(blip: str, precision: st
     assert use_fused_vision_attention(torch.nn.Linear(2, 2)) == 0  # nothing of BLIP's shape: nothing changes
 
 
-def _packable(dtype: str = "float32") -> bool:
-    import torch
-
-    from alttext.pipeline.caption import Unusable, packable_dtypes
-
-    try:
-        return getattr(torch, dtype) in packable_dtypes()
-    except Unusable:
-        return False
-
-
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_packed_linear_layers_give_the_plain_product(dtype: str) -> None:
-    import copy
-
-    import torch
-
-    if not _packable(dtype):
-        pytest.skip("this torch packs no linear layers of this dtype")
-    torch.manual_seed(0)
-
-    class Model(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embed = torch.nn.Embedding(10, 16)
-            self.body = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 16, bias=False))
-            self.head = torch.nn.Linear(16, 10, bias=False)
-            self.head.weight = self.embed.weight  # tied, as a language model's output layer often is
-
-        def forward(self, ids: torch.Tensor) -> torch.Tensor:
-            return self.head(self.body(self.embed(ids)))
-
-    model = Model().to(getattr(torch, dtype)).eval()
-    with torch.no_grad():
-        model.body[0].bias.uniform_(-1, 1)  # a bias the packed layer must still add
-    plain = copy.deepcopy(model)
-    also_tied = copy.deepcopy(model)
-    assert pack_linear_layers(model) == 2  # the tied output layer keeps its weight
-    assert model.body[0].weight is None and model.body[2].weight is None
-    assert model.head.weight is model.embed.weight and "forward" not in vars(model.head)
-    assert pack_linear_layers(also_tied, tied=True) == 3  # and with tied, gets a packed copy too
-    assert also_tied.head.weight is also_tied.embed.weight and hasattr(also_tied.head, "packed_weight")
-    ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
-    with torch.inference_mode():
-        torch.testing.assert_close(model(ids), plain(ids), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(also_tied(ids), plain(ids), rtol=1e-5, atol=1e-5)
-        assert model.body[0](torch.randn(0, 16, dtype=model.embed.weight.dtype)).shape == (0, 32)  # an empty batch
-    assert pack_linear_layers(torch.nn.Embedding(4, 4)) == 0
-
-
 def test_the_captioner_loads_with_packed_linear_layers(blip: str) -> None:
     import torch
 
@@ -311,54 +252,8 @@ def test_the_captioner_loads_with_packed_linear_layers(blip: str) -> None:
     assert tied.weight is captioner._model.text_decoder.get_input_embeddings().weight and hasattr(tied, "packed_weight")
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux only")
-def test_a_released_weight_leaves_memory_only_where_it_was_mapped_from_a_file(tmp_path: os.PathLike[str]) -> None:
-    import ctypes
-    import mmap
-
-    import torch
-
-    from alttext.pipeline.caption import _drop_pages, _file_mappings
-
-    page = mmap.PAGESIZE
-    path = os.path.join(tmp_path, "weights.bin")
-    with open(path, "wb") as f:
-        f.write(b"x" * (64 * page))
-
-    def resident_kb(address: int) -> int:
-        with open("/proc/self/smaps", encoding="ascii", errors="replace") as f:
-            inside = False
-            for line in f:
-                head = line.split()[0]
-                if "-" in head and all(c in "0123456789abcdef-" for c in head):
-                    start, end = (int(x, 16) for x in head.split("-"))
-                    inside = start <= address < end
-                elif inside and line.startswith("Rss:"):
-                    return int(line.split()[1])
-        raise AssertionError("mapping not found")
-
-    with open(path, "rb") as f:
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-    try:
-        view = ctypes.c_char.from_buffer(mapped)
-        address = ctypes.addressof(view)
-        assert sum(mapped[k] for k in range(0, len(mapped), page)) == ord("x") * 64  # every page read
-        assert resident_kb(address) >= 64 * page // 1024
-        _drop_pages(address + 100, 64 * page - 200, _file_mappings())  # a weight not aligned to pages
-        assert resident_kb(address) <= 2 * page // 1024  # the two pages shared with the bytes around stay
-        assert mapped[:] == b"x" * (64 * page)  # anything read again comes back from the file
-        del view
-    finally:
-        mapped.close()
-    tensor = torch.arange(64 * page // 8, dtype=torch.int64)  # anonymous memory: never dropped
-    _drop_pages(tensor.data_ptr(), tensor.nbytes, _file_mappings())
-    assert torch.equal(tensor, torch.arange(64 * page // 8, dtype=torch.int64))
-
-
 def test_converting_a_part_releases_the_weights_it_replaces(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
-
-    from alttext.pipeline import caption
 
     torch.manual_seed(0)
     module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8))
@@ -366,13 +261,13 @@ def test_converting_a_part_releases_the_weights_it_replaces(monkeypatch: pytest.
     before = {name: t.clone() for name, t in module.state_dict().items()}
     replaced = [(p.data_ptr(), p.nbytes) for p in module.parameters()]
     dropped: list[tuple[int, int]] = []
-    monkeypatch.setattr(caption, "_drop_pages", lambda address, size, files: dropped.append((address, size)))
-    assert caption.convert(module, torch.bfloat16) is module
-    assert dropped == replaced  # every weight replaced, and nothing else, offered to _drop_pages
+    monkeypatch.setattr(runtime, "drop_pages", lambda address, size, files: dropped.append((address, size)))
+    assert runtime.convert(module, torch.bfloat16) is module
+    assert dropped == replaced  # every weight replaced, and nothing else, offered to drop_pages
     for name, tensor in module.state_dict().items():
         assert torch.equal(tensor, before[name].to(torch.bfloat16) if before[name].is_floating_point() else before[name])
     dropped.clear()
-    caption.convert(module, torch.bfloat16)  # already in that dtype: nothing replaced
+    runtime.convert(module, torch.bfloat16)  # already in that dtype: nothing replaced
     assert dropped == []
 
 
@@ -481,19 +376,3 @@ def test_grouped_cross_attention_is_blips_own_arithmetic(blip: str) -> None:
             assert weights is None and index == layer.layer_idx
             torch.testing.assert_close(grouped, own, rtol=1e-5, atol=1e-6)
     assert use_grouped_cross_attention(torch.nn.Linear(2, 2)) == 0  # nothing of BLIP's shape: nothing changes
-
-
-def test_checking_for_packed_layers_leaves_the_random_generator_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
-
-    from alttext.pipeline import caption
-
-    monkeypatch.setattr(caption, "_PACKABLE", [])  # checked again
-    torch.manual_seed(7)
-    expected = torch.rand(4)
-    torch.manual_seed(7)
-    try:
-        caption.packable_dtypes()
-    except caption.Unusable:
-        pass
-    assert caption._PACKABLE and torch.equal(torch.rand(4), expected)

@@ -1,10 +1,11 @@
-"""The fast path and the public path it falls back to (#25).
+"""The fast path (``alttext.pipeline.fast_path``) and the public path it falls back to (#25).
 
 The captioner and the writer each check, at load, every library internal their fast path needs,
 on a probe against the public computation. Here the public path runs on its own
 (``fast_path=False``), and each internal is made unavailable, or made to give other numbers, as
 a new torch or transformers could: the fallback must trigger, print exactly one warning line
-(once per process), and give the public path's results.
+(once per process), and give the public path's results. At the end, the parts that need no model
+are checked against the public computation on their own.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from PIL import Image  # noqa: E402
 
 from alttext import messages  # noqa: E402
 from alttext.pipeline import caption, models, writer_transformers  # noqa: E402
+from alttext.pipeline.fast_path import blip_attention, decode_attention, int8, packing, pages  # noqa: E402
 from alttext.pipeline.caption import Captioner  # noqa: E402
 from alttext.pipeline.evidence import Evidence  # noqa: E402
 from alttext.model import Context  # noqa: E402
@@ -48,8 +50,8 @@ def _warnings_not_yet_printed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     """Each test starts as a fresh process would: no fast-path warning printed yet, every check
     made again."""
     monkeypatch.setattr(models, "_WARNED", set())
-    monkeypatch.setattr(caption, "_PACKABLE", [])
-    monkeypatch.setattr(caption, "_DROPPING", [])
+    monkeypatch.setattr(packing, "_PACKABLE", [])
+    monkeypatch.setattr(pages, "_DROPPING", [])
     yield
 
 
@@ -95,10 +97,13 @@ def _patched_layers(model: Any) -> list[str]:
     return [name for name, module in model.named_modules() if "forward" in vars(module)]
 
 
-def _packs_here() -> bool:
+def _packable(dtype: str = "float32") -> bool:
+    """Whether this torch packs linear layers of ``dtype`` here."""
+    import torch
+
     try:
-        return bool(caption.packable_dtypes())
-    except caption.Unusable:
+        return getattr(torch, dtype) in packing.packable_dtypes()
+    except models.Unusable:
         return False
 
 
@@ -111,7 +116,7 @@ def test_with_every_internal_there_the_fast_path_loads_without_a_word(blip: str,
     captioner.load()
     writer.load()
     assert captioner._fast and captioner._grouped and writer._fast
-    assert writer._separate_prefix()  # alttext's attention, on CPU
+    assert writer._prompt_cache.separate_prefix()  # alttext's attention, on CPU
     assert capsys.readouterr().err == ""
 
 
@@ -170,7 +175,7 @@ def test_the_public_writer_runs_alone_on_generate_with_a_static_cache(qwen: str,
     assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
     assert sampled.write(_conversations(), [1, 2, 3]) == answers
     sampled.keep([0, 1])  # nothing to keep on the public path: a retry runs whole
-    assert sampled._kept == [] and sampled.write(_conversations(), [1, 2, 3]) == answers
+    assert sampled._prompt_cache.kept == [] and sampled.write(_conversations(), [1, 2, 3]) == answers
     sampled.forget()
     assert capsys.readouterr().err == ""
 
@@ -221,9 +226,9 @@ def _vision_attention_of_another_kind(monkeypatch: pytest.MonkeyPatch) -> None:
 def _no_packing_op(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    if not _packs_here():
+    if not _packable():
         pytest.skip("this torch packs no linear layers here")
-    monkeypatch.setattr(caption, "_PACKABLE", [])  # checked again, with the op gone
+    monkeypatch.setattr(packing, "_PACKABLE", [])  # checked again, with the op gone
 
     def gone(*args: object) -> None:
         raise RuntimeError("No such operator mkldnn::_reorder_linear_weight")
@@ -234,16 +239,16 @@ def _no_packing_op(monkeypatch: pytest.MonkeyPatch) -> None:
 def _no_page_dropping(monkeypatch: pytest.MonkeyPatch) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("pages are dropped on Linux only")
-    monkeypatch.setattr(caption, "_madvise_dontneed", lambda address, size: False)
+    monkeypatch.setattr(pages, "_madvise_dontneed", lambda address, size: False)
 
 
 CAPTIONER_FALLBACKS = [
-    pytest.param(_no_grouped_cross_attention, [caption.GROUPED_CROSS_ATTENTION], True, id="no-BlipTextSelfAttention"),
+    pytest.param(_no_grouped_cross_attention, [blip_attention.GROUPED_CROSS_ATTENTION], True, id="no-BlipTextSelfAttention"),
     pytest.param(_no_static_cache, [caption.DECODE_LOOP], False, id="no-StaticCache"),
-    pytest.param(_vision_attention_of_another_kind, [caption.VISION_ATTENTION], True, id="BlipAttention-computes-otherwise"),
-    pytest.param(_no_packing_op, [caption.PACKING], True, id="no-oneDNN-packing-op"),
-    pytest.param(_no_page_dropping, [caption.PAGE_DROPPING], True, id="madvise-fails"),
-    pytest.param(lambda mp: (_vision_attention_of_another_kind(mp), _no_static_cache(mp)), [caption.VISION_ATTENTION, caption.DECODE_LOOP],
+    pytest.param(_vision_attention_of_another_kind, [blip_attention.VISION_ATTENTION], True, id="BlipAttention-computes-otherwise"),
+    pytest.param(_no_packing_op, [packing.PACKING], True, id="no-oneDNN-packing-op"),
+    pytest.param(_no_page_dropping, [pages.PAGE_DROPPING], True, id="madvise-fails"),
+    pytest.param(lambda mp: (_vision_attention_of_another_kind(mp), _no_static_cache(mp)), [blip_attention.VISION_ATTENTION, caption.DECODE_LOOP],
                  False, id="two-at-once"),
 ]
 
@@ -261,11 +266,11 @@ def test_the_captioner_falls_back_with_one_warning_line_and_the_same_captions(
     assert capsys.readouterr().err.splitlines() == [_warning("captioner", *named)]
     assert captioner._fast is own_loop
     assert _captions(captioner) == public
-    if caption.VISION_ATTENTION not in named:
+    if blip_attention.VISION_ATTENTION not in named:
         assert public == want
     else:
         assert not any(name.endswith("self_attn") for name in _patched_layers(captioner._model))  # BLIP's own, as it is now
-    if caption.PACKING in named:
+    if packing.PACKING in named:
         assert not any(hasattr(m, "packed_weight") for m in captioner._model.modules())
     if not own_loop:
         assert not any(name.endswith("crossattention.self") for name in _patched_layers(captioner._model))  # BLIP's own cross-attention
@@ -294,11 +299,11 @@ def _no_cache_crop(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 WRITER_FALLBACKS = [
-    pytest.param(_prefix_not_passed_to_attention, [writer_transformers.ATTENTION], True, id="attention-keywords-dropped"),
-    pytest.param(_no_sdpa_attention_forward, [writer_transformers.ATTENTION], True, id="no-sdpa_attention_forward"),
+    pytest.param(_prefix_not_passed_to_attention, [decode_attention.ATTENTION], True, id="attention-keywords-dropped"),
+    pytest.param(_no_sdpa_attention_forward, [decode_attention.ATTENTION], True, id="no-sdpa_attention_forward"),
     pytest.param(_no_cache_crop, [writer_transformers.DECODE_LOOP], False, id="no-Cache.crop"),
-    pytest.param(_no_packing_op, [caption.PACKING], True, id="no-oneDNN-packing-op"),
-    pytest.param(lambda mp: (_no_packing_op(mp), _no_cache_crop(mp)), [caption.PACKING, writer_transformers.DECODE_LOOP], False,
+    pytest.param(_no_packing_op, [packing.PACKING], True, id="no-oneDNN-packing-op"),
+    pytest.param(lambda mp: (_no_packing_op(mp), _no_cache_crop(mp)), [packing.PACKING, writer_transformers.DECODE_LOOP], False,
                  id="two-at-once"),
 ]
 
@@ -315,8 +320,8 @@ def test_the_writer_falls_back_with_one_warning_line_and_the_same_answers(
     writer.load()
     assert capsys.readouterr().err.splitlines() == [_warning("writer", *named)]
     assert writer._fast is own_loop
-    if writer_transformers.ATTENTION in named or not own_loop:
-        assert writer._model.config._attn_implementation == "sdpa" and not writer._separate_prefix()  # transformers' own attention
+    if decode_attention.ATTENTION in named or not own_loop:
+        assert writer._model.config._attn_implementation == "sdpa" and not writer._prompt_cache.separate_prefix()  # transformers' own attention
     assert writer.write(_conversations(), [1, 2, 3]) == want
     writer.keep([0])  # a retry still works, whichever path wrote the batch
     assert writer.write(_conversations()[:1], [1]) == want[:1]
@@ -355,7 +360,7 @@ def test_the_int8_writer_without_torchaos_api_is_unquantized_with_one_warning_li
     monkeypatch.delattr(torchao.quantization, "Int8DynamicActivationInt8WeightConfig")
     writer = TransformersWriter(qwen, device="cpu", batch_size=2, max_new_tokens=6, quantize="int8")
     answers = writer.write(_conversations(), [1, 2, 3])
-    assert capsys.readouterr().err.splitlines() == [_warning("writer", writer_transformers.INT8)]
+    assert capsys.readouterr().err.splitlines() == [_warning("writer", int8.INT8)]
     assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
     # Not quantized: the writer is the default one (its layers packed where that works).
     layers = [m for m in writer._model.modules() if isinstance(m, torch.nn.Linear)]
@@ -388,3 +393,127 @@ def test_loading_prints_nothing_where_torchao_is_installed(blip: str, qwen: str)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0 and done.stdout == "loaded\n" and done.stderr == ""
+
+
+# The parts, each against the public computation ---------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_packed_linear_layers_give_the_plain_product(dtype: str) -> None:
+    import copy
+
+    import torch
+
+    if not _packable(dtype):
+        pytest.skip("this torch packs no linear layers of this dtype")
+    torch.manual_seed(0)
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = torch.nn.Embedding(10, 16)
+            self.body = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 16, bias=False))
+            self.head = torch.nn.Linear(16, 10, bias=False)
+            self.head.weight = self.embed.weight  # tied, as a language model's output layer often is
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.head(self.body(self.embed(ids)))
+
+    model = Model().to(getattr(torch, dtype)).eval()
+    with torch.no_grad():
+        model.body[0].bias.uniform_(-1, 1)  # a bias the packed layer must still add
+    plain = copy.deepcopy(model)
+    also_tied = copy.deepcopy(model)
+    assert packing.pack_linear_layers(model) == 2  # the tied output layer keeps its weight
+    assert model.body[0].weight is None and model.body[2].weight is None
+    assert model.head.weight is model.embed.weight and "forward" not in vars(model.head)
+    assert packing.pack_linear_layers(also_tied, tied=True) == 3  # and with tied, gets a packed copy too
+    assert also_tied.head.weight is also_tied.embed.weight and hasattr(also_tied.head, "packed_weight")
+    ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    with torch.inference_mode():
+        torch.testing.assert_close(model(ids), plain(ids), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(also_tied(ids), plain(ids), rtol=1e-5, atol=1e-5)
+        assert model.body[0](torch.randn(0, 16, dtype=model.embed.weight.dtype)).shape == (0, 32)  # an empty batch
+    assert packing.pack_linear_layers(torch.nn.Embedding(4, 4)) == 0
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux only")
+def test_a_released_weight_leaves_memory_only_where_it_was_mapped_from_a_file(tmp_path: os.PathLike[str]) -> None:
+    import ctypes
+    import mmap
+
+    import torch
+
+    page = mmap.PAGESIZE
+    path = os.path.join(tmp_path, "weights.bin")
+    with open(path, "wb") as f:
+        f.write(b"x" * (64 * page))
+
+    def resident_kb(address: int) -> int:
+        with open("/proc/self/smaps", encoding="ascii", errors="replace") as f:
+            inside = False
+            for line in f:
+                head = line.split()[0]
+                if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                    start, end = (int(x, 16) for x in head.split("-"))
+                    inside = start <= address < end
+                elif inside and line.startswith("Rss:"):
+                    return int(line.split()[1])
+        raise AssertionError("mapping not found")
+
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    try:
+        view = ctypes.c_char.from_buffer(mapped)
+        address = ctypes.addressof(view)
+        assert sum(mapped[k] for k in range(0, len(mapped), page)) == ord("x") * 64  # every page read
+        assert resident_kb(address) >= 64 * page // 1024
+        pages.drop_pages(address + 100, 64 * page - 200, pages.file_mappings())  # a weight not aligned to pages
+        assert resident_kb(address) <= 2 * page // 1024  # the two pages shared with the bytes around stay
+        assert mapped[:] == b"x" * (64 * page)  # anything read again comes back from the file
+        del view
+    finally:
+        mapped.close()
+    tensor = torch.arange(64 * page // 8, dtype=torch.int64)  # anonymous memory: never dropped
+    pages.drop_pages(tensor.data_ptr(), tensor.nbytes, pages.file_mappings())
+    assert torch.equal(tensor, torch.arange(64 * page // 8, dtype=torch.int64))
+
+
+def test_checking_for_packed_layers_leaves_the_random_generator_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(packing, "_PACKABLE", [])  # checked again
+    torch.manual_seed(7)
+    expected = torch.rand(4)
+    torch.manual_seed(7)
+    try:
+        packing.packable_dtypes()
+    except models.Unusable:
+        pass
+    assert packing._PACKABLE and torch.equal(torch.rand(4), expected)
+
+
+def test_prefix_attention_is_sdpa_over_the_prefix_and_the_rows() -> None:
+    """A prefix kept once for all rows, then each row's own columns: the same output as SDPA over
+    the prefix copied into every row, for one new token per row and for a prompt (causal)."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    class Attention(torch.nn.Module):
+        num_key_value_groups, is_causal, layer_idx = 4, True, 1
+
+    torch.manual_seed(0)
+    shared_keys, shared_values = torch.randn(1, 2, 5, 16), torch.randn(1, 2, 5, 16)
+    key, value = torch.randn(3, 2, 9, 16), torch.randn(3, 2, 9, 16)
+    for tokens in (1, 4):
+        query = torch.randn(3, 8, tokens, 16)
+        mask = torch.ones(3, 1, tokens, 9, dtype=torch.bool).tril(9 - tokens - 2)
+        mask[0, ..., :3] = False  # left padding
+        whole = torch.cat([torch.ones(3, 1, tokens, 5, dtype=torch.bool), mask], dim=-1)
+        want, _ = sdpa_attention_forward(Attention(), query, torch.cat([shared_keys.expand(3, -1, -1, -1), key], 2),
+                                         torch.cat([shared_values.expand(3, -1, -1, -1), value], 2), whole, scaling=0.25)
+        layers = [None, (shared_keys, shared_values)]
+        for got in (decode_attention.prefix_attention(query, key, value, mask, 0.25, shared_keys, shared_values),
+                    decode_attention.decode_attention(Attention(), query, key, value, mask, scaling=0.25, alttext_prefix=layers)[0]):
+            assert got.shape == want.shape == (3, tokens, 8, 16)
+            assert torch.allclose(got, want, atol=1e-5)

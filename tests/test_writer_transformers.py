@@ -7,11 +7,13 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from alttext.pipeline.caption import ModelLoadError, cpu_has_bf16  # noqa: E402
 from alttext.pipeline.evidence import Evidence  # noqa: E402
 from alttext.model import Context  # noqa: E402
 from alttext.pipeline.prompt import build_messages  # noqa: E402
-from alttext.pipeline import writer_transformers  # noqa: E402
+from alttext.pipeline import prompt_cache, writer_transformers  # noqa: E402
+from alttext.pipeline.models import ModelLoadError  # noqa: E402
+from alttext.pipeline.prompt_cache import PromptCache, shared_prefix  # noqa: E402
+from alttext.pipeline.runtime import cpu_has_bf16  # noqa: E402
 from alttext.pipeline.writer_transformers import TransformersWriter, seed_for  # noqa: E402
 from tests.conftest import QWEN3, require  # noqa: E402
 from tests.models import tiny_qwen3  # noqa: E402
@@ -56,7 +58,7 @@ def test_one_answer_per_conversation_seeded_and_bounded(qwen: str) -> None:
     first = writer.write(_conversations(), seeds)
     assert len(first) == 3 and all(isinstance(t, str) for t in first)
     assert writer.write(_conversations(), seeds) == first  # a rerun gives the same text
-    inputs, length = writer.prepare(_conversations())
+    inputs, length, _ = writer._prepare(_conversations())
     with torch.inference_mode():
         assert all(1 <= len(tokens) <= 5 for tokens in writer.generate(inputs, length))
     assert writer.write([], []) == []
@@ -170,16 +172,14 @@ def _close(a: object, b: object) -> bool:
 @pytest.mark.parametrize("separate", [True, False], ids=["separate prefix", "prefix in each row"])
 def test_shared_prefix_is_run_once_and_changes_nothing(qwen: str, separate: bool, room: int | None,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from alttext.pipeline import writer_transformers
-
     if room is not None:  # an answer longer than the room preallocated for it: the cache grows
-        monkeypatch.setattr(writer_transformers, "ANSWER_ROOM", room)
+        monkeypatch.setattr(prompt_cache, "ANSWER_ROOM", room)
     answer = min(256, room or 64)  # the columns preallocated for the answer
     writer = _fp32_writer(qwen, separate)
     conversations = _conversations()
-    inputs, length = writer.prepare(conversations)
+    inputs, length, _ = writer._prepare(conversations)
     rows = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in conversations]
-    shared = writer.shared_prefix(rows)
+    shared = shared_prefix(rows)
     # The whole system message and more is shared; it runs once, for one row.
     assert shared > len(writer.tokenizer(writer.prompt_text(conversations[0]).split("<|im_start|>user")[0])["input_ids"])
     assert _run_already(inputs) == shared and inputs["input_ids"].shape == (3, length)
@@ -206,44 +206,44 @@ def test_the_next_batch_starts_from_the_last_prefix(qwen: str) -> None:
 
     def shared_of(batch: list[list[dict[str, str]]]) -> list[int]:
         rows = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in batch]
-        return rows[0][: writer.shared_prefix(rows)]
+        return rows[0][: shared_prefix(rows)]
 
+    cache = writer._prompt_cache
     last: list[int] = []
     for batch in batches:
-        prefix, ran = shared_of(batch), writer.prefix_tokens_run
-        inputs, length = writer.prepare(batch)
+        prefix, ran = shared_of(batch), cache.prefix_tokens_run
+        inputs, length, _ = writer._prepare(batch)
         common = next((k for k, (a, b) in enumerate(zip(last, prefix)) if a != b), min(len(last), len(prefix)))
         # Only what this prefix does not share with the last one runs (at least one token).
-        assert writer.prefix_tokens_run - ran == len(prefix) - min(common, len(prefix) - 1)
+        assert cache.prefix_tokens_run - ran == len(prefix) - min(common, len(prefix) - 1)
         assert _run_already(inputs) == len(prefix)
         _assert_same_as_plain_padding(writer, batch, inputs, length)
         last = prefix
-    assert writer.prefix_tokens_run < sum(len(shared_of(b)) for b in batches)
+    assert cache.prefix_tokens_run < sum(len(shared_of(b)) for b in batches)
 
 
 @pytest.mark.parametrize("room", [None, 1], ids=["default room", "grows every token"])
 @pytest.mark.parametrize("separate", [True, False], ids=["separate prefix", "prefix in each row"])
 def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str, separate: bool, room: int | None,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from alttext.pipeline import writer_transformers
-
     if room is not None:  # rows kept from a cache that grew, and a retry that grows its own
-        monkeypatch.setattr(writer_transformers, "ANSWER_ROOM", room)
+        monkeypatch.setattr(prompt_cache, "ANSWER_ROOM", room)
     writer = _fp32_writer(qwen, separate, batch_size=3, max_new_tokens=4)
+    cache = writer._prompt_cache
     captions = ["a dog on grass", "a red door in a white wall with a brass handle on the left side", "a cat"]
     first = [build_messages(_caption(c), Context(heading="Garden"), "en") for c in captions]
     writer.keep([0])  # nothing written yet: nothing to keep
-    assert writer._kept == []
+    assert cache.kept == []
     writer.write(first, [1, 2, 3])
     writer.keep([0, 2])
-    assert writer._last is None and len(writer._kept) == 2  # the batch's cache is released, two rows kept
+    assert cache.last is None and len(cache.kept) == 2  # the batch's cache is released, two rows kept
     retry = [build_messages(_caption(c), Context(heading="Garden"), "en", feedback=("subjective: beautiful",)) for c in captions[::2]]
     retry.append(first[1])  # a row that was not kept runs whole
     tokens = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in first + retry]
-    shared = writer.shared_prefix(tokens[3:])
+    shared = shared_prefix(tokens[3:])
     common = [next(k for k, (a, b) in enumerate(zip(tokens[3 + r], tokens[f])) if a != b) for r, f in ((0, 0), (1, 2))]
-    inputs, length = writer.prepare(retry)
-    assert writer._kept == []  # taken
+    inputs, length, _ = writer._prepare(retry)
+    assert cache.kept == []  # taken
     width = max(c - shared for c in common)
     assert _run_already(inputs) == shared + width  # the prefix and the kept rows' tokens do not run again
     assert length == shared + width + max(len(tokens[3]) - common[0], len(tokens[4]) - common[1], len(tokens[5]) - shared)
@@ -255,20 +255,20 @@ def test_a_retry_runs_only_what_it_does_not_share_with_its_kept_row(qwen: str, s
     writer.write(first, [1, 2, 3])
     writer.keep([0, 2])
     other = retry[:2] + [build_messages(_caption("two cats"), Context(heading="Garden"), "en")]
-    other_shared = writer.shared_prefix([writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in other])
-    assert other_shared < writer.shared_prefix(tokens[:3])
-    inputs, length = writer.prepare(other)
-    assert writer._kept == [] and _run_already(inputs) > other_shared  # taken: their tokens are in the cache
+    other_shared = shared_prefix([writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in other])
+    assert other_shared < shared_prefix(tokens[:3])
+    inputs, length, _ = writer._prepare(other)
+    assert cache.kept == [] and _run_already(inputs) > other_shared  # taken: their tokens are in the cache
     _assert_same_as_plain_padding(writer, other, inputs, length)
     words = ["dog", "cat", "door", "tree", "boat", "lamp", "sofa", "road", "bird"]  # no row starts like another
     for k in range(0, 9, 3):
         writer.write([build_messages(_caption(f"{w} on grass"), Context(), "en") for w in words[k : k + 3]], [1, 2, 3])
         writer.keep(range(3))
-    kept = [writer.tokenizer.decode(entry.tokens).rsplit("VISION_START\nCaption: ", 1)[1].split(" ")[0] for entry in writer._kept]
+    kept = [writer.tokenizer.decode(entry.tokens).rsplit("VISION_START\nCaption: ", 1)[1].split(" ")[0] for entry in cache.kept]
     assert kept == words[3:]  # two batches' worth: the oldest went first
     writer.write(first, [1, 2, 3])
     writer.forget()
-    assert writer._kept == [] and writer._last is None
+    assert cache.kept == [] and cache.last is None
 
 
 def test_a_row_that_only_starts_like_a_kept_row_leaves_it_to_its_retry(qwen: str) -> None:
@@ -282,40 +282,40 @@ def test_a_row_that_only_starts_like_a_kept_row_leaves_it_to_its_retry(qwen: str
     other = build_messages(_caption("a dog on a sofa"), Context(heading="Garden"), "en")
     fresh = [other, first[1]]
     tokens = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in fresh]
-    inputs, _ = writer.prepare(fresh)
-    assert len(writer._kept) == 1 and _run_already(inputs) == writer.shared_prefix(tokens)
+    inputs, _, _ = writer._prepare(fresh)
+    assert len(writer._prompt_cache.kept) == 1 and _run_already(inputs) == shared_prefix(tokens)
     # In one batch with the retry, ahead of it: the retry takes its own first prompt's cache.
     retry = build_messages(_caption(caption), Context(heading="Garden"), "en", feedback=("subjective: beautiful",))
     batch = [other, retry]
     tokens = [writer.tokenizer(writer.prompt_text(c), add_special_tokens=False)["input_ids"] for c in batch]
-    kept = writer._kept[0].tokens
+    kept = writer._prompt_cache.kept[0].tokens
     common = next(k for k, (a, b) in enumerate(zip(tokens[1], kept)) if a != b)
     assert writer.tokenizer.decode(tokens[1][:common]).endswith("- Nearest heading: Garden\n\n")  # all but the feedback and after
-    inputs, length = writer.prepare(batch)
-    assert writer._kept == [] and _run_already(inputs) == common
+    inputs, length, _ = writer._prepare(batch)
+    assert writer._prompt_cache.kept == [] and _run_already(inputs) == common
     _assert_same_as_plain_padding(writer, batch, inputs, length)
 
 
 def test_each_kept_row_goes_to_the_row_that_shares_the_most_of_it() -> None:
     import torch
 
-    from alttext.pipeline.writer_transformers import _Kept
+    from alttext.pipeline.prompt_cache import Kept
 
-    def kept(tokens: list[int], start: int = 2) -> _Kept:
+    def kept(tokens: list[int], start: int = 2) -> Kept:
         columns = torch.arange(start, len(tokens)).reshape(1, -1, 1)  # each column holds its token's index
-        return _Kept(tokens, start, [columns], [columns + 100])
+        return Kept(tokens, start, [columns], [columns + 100])
 
-    writer = TransformersWriter("unused")
+    cache = PromptCache(None, 0, "cpu", batch_size=8)
     own = list(range(10))
-    writer._kept = [kept(own)]
+    cache.kept = [kept(own)]
     # Shares 4 tokens (2 of its 8 own), 7 (5 of 8) and 8 (6 of 8), after 3 the batch shares.
     rows = [own[:4] + [99, 98], own[:7] + [97, 96], own[:8] + [95, 94]]
-    taken = writer._take_kept(rows, 3)
-    assert taken[0] is None and taken[1] is None and writer._kept == []
+    taken = cache.take_kept(rows, 3)
+    assert taken[0] is None and taken[1] is None and cache.kept == []
     assert taken[2] is not None and taken[2].tokens == own[:8] and taken[2].start == 3
     assert taken[2].keys[0].flatten().tolist() == [3, 4, 5, 6, 7] and taken[2].values[0].flatten().tolist() == [103, 104, 105, 106, 107]
-    writer._kept = [kept(own)]
-    assert writer._take_kept(rows[:1], 3) == [None] and len(writer._kept) == 1  # less than half: still kept
+    cache.kept = [kept(own)]
+    assert cache.take_kept(rows[:1], 3) == [None] and len(cache.kept) == 1  # less than half: still kept
 
 
 def test_the_decode_loop_is_generate(qwen: str) -> None:
@@ -325,7 +325,7 @@ def test_the_decode_loop_is_generate(qwen: str) -> None:
     for conversations in (_conversations(), _conversations()[:1]):
         plain = writer.encode(conversations)
         want, want_logits = _generate(writer, dict(plain), plain["input_ids"].shape[1], tokens=6)
-        for inputs, length in (writer.prepare(conversations), (dict(plain), plain["input_ids"].shape[1])):
+        for inputs, length in (writer._prepare(conversations)[:2], (dict(plain), plain["input_ids"].shape[1])):
             got, seen = _greedy(writer, inputs, length, tokens=6)
             assert got == want and len(seen) == len(want_logits)
             for a, b in zip(seen, want_logits):
@@ -338,7 +338,7 @@ def test_decode_attention_is_sdpa(qwen: str) -> None:
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from alttext.pipeline.writer_transformers import DECODE_ATTENTION, decode_attention
+    from alttext.pipeline.fast_path.decode_attention import DECODE_ATTENTION, decode_attention
 
     writer = TransformersWriter(qwen, device="cpu")
     writer.load()
@@ -357,34 +357,6 @@ def test_decode_attention_is_sdpa(qwen: str) -> None:
         got, _ = decode_attention(Attention(), query, key, value, m, scaling=0.25)
         assert got.shape == want.shape == (3, query.shape[2], 8, 16)
         assert torch.allclose(got, want, atol=1e-5)
-
-
-def test_prefix_attention_is_sdpa_over_the_prefix_and_the_rows() -> None:
-    """A prefix kept once for all rows, then each row's own columns: the same output as SDPA over
-    the prefix copied into every row, for one new token per row and for a prompt (causal)."""
-    import torch
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-    from alttext.pipeline.writer_transformers import decode_attention, prefix_attention
-
-    class Attention(torch.nn.Module):
-        num_key_value_groups, is_causal, layer_idx = 4, True, 1
-
-    torch.manual_seed(0)
-    shared_keys, shared_values = torch.randn(1, 2, 5, 16), torch.randn(1, 2, 5, 16)
-    key, value = torch.randn(3, 2, 9, 16), torch.randn(3, 2, 9, 16)
-    for tokens in (1, 4):
-        query = torch.randn(3, 8, tokens, 16)
-        mask = torch.ones(3, 1, tokens, 9, dtype=torch.bool).tril(9 - tokens - 2)
-        mask[0, ..., :3] = False  # left padding
-        whole = torch.cat([torch.ones(3, 1, tokens, 5, dtype=torch.bool), mask], dim=-1)
-        want, _ = sdpa_attention_forward(Attention(), query, torch.cat([shared_keys.expand(3, -1, -1, -1), key], 2),
-                                         torch.cat([shared_values.expand(3, -1, -1, -1), value], 2), whole, scaling=0.25)
-        layers = [None, (shared_keys, shared_values)]
-        for got in (prefix_attention(query, key, value, mask, 0.25, shared_keys, shared_values),
-                    decode_attention(Attention(), query, key, value, mask, scaling=0.25, alttext_prefix=layers)[0]):
-            assert got.shape == want.shape == (3, tokens, 8, 16)
-            assert torch.allclose(got, want, atol=1e-5)
 
 
 def test_the_draw_is_generates_nucleus() -> None:
@@ -409,11 +381,10 @@ def test_the_draw_is_generates_nucleus() -> None:
 
 
 def test_shared_prefix_of_rows() -> None:
-    writer = TransformersWriter("unused")
-    assert writer.shared_prefix([[1, 2, 3, 4], [1, 2, 5]]) == 2
-    assert writer.shared_prefix([[1, 2, 3], [1, 2, 3]]) == 2  # every row keeps one token of its own
-    assert writer.shared_prefix([[1, 2, 3]]) == 2
-    assert writer.shared_prefix([[7, 2], [1, 2]]) == 0
+    assert shared_prefix([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert shared_prefix([[1, 2, 3], [1, 2, 3]]) == 2  # every row keeps one token of its own
+    assert shared_prefix([[1, 2, 3]]) == 2
+    assert shared_prefix([[7, 2], [1, 2]]) == 0
 
 
 def test_int8_writer_quantizes_its_linear_layers_with_torchao(qwen: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -469,7 +440,7 @@ def test_int8_without_torchao_is_one_line(qwen: str, monkeypatch: pytest.MonkeyP
 def test_the_writer_loads_with_packed_linear_layers_but_its_tied_output(qwen: str) -> None:
     import torch
 
-    from tests.test_caption import _packable
+    from tests.test_fast_path import _packable
 
     if not _packable("bfloat16" if cpu_has_bf16() else "float32"):
         pytest.skip("this torch packs no linear layers")
@@ -495,8 +466,6 @@ def test_a_gguf_file_loads_from_its_folder(tmp_path: os.PathLike[str]) -> None:
 
 def test_a_gguf_file_without_its_packages_is_one_line(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
-
-    from alttext.pipeline.caption import ModelLoadError
 
     path = os.path.join(str(tmp_path), "model.gguf")
     with open(path, "wb") as f:

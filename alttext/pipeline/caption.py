@@ -3,153 +3,38 @@
 Uses BlipForConditionalGeneration and BlipProcessor directly (the image-to-text pipeline is gone
 in transformers 5). The model loads once, on first use, and stays on the instance.
 
-The fast path (fused vision attention, both captions decoded together in alttext's own loop,
-packed linear layers) relies on library internals. Each is checked at load, on a probe against
-the public computation; one that is missing or gives other numbers is not used, one warning line
-says so, and BLIP's own ``generate()`` (or the plain layer) runs instead: slower, the same
-captions. ``fast_path=False`` runs the public path alone.
+The fast path (fused vision attention and grouped cross-attention, ``fast_path.blip_attention``;
+packed linear layers, ``fast_path.packing``; both captions decoded together in alttext's own
+loop, here) relies on library internals. Each is checked at load, on a probe against the public
+computation; one that is missing or gives other numbers is not used, one warning line says so,
+and BLIP's own ``generate()`` (or the plain layer) runs instead: slower, the same captions.
+``fast_path=False`` runs the public path alone.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from alttext import messages
-from alttext.pipeline.models import ModelLoadError, Unusable, locate, warn_public_path
+from alttext.pipeline.fast_path.blip_attention import (
+    GROUPED_CROSS_ATTENTION,
+    VISION_ATTENTION,
+    cross_attention_layers,
+    grouped_keys_values,
+    ungroup_cross_attention,
+    use_fused_vision_attention,
+    use_grouped_cross_attention,
+)
+from alttext.pipeline.fast_path.packing import pack_linear_layers
+from alttext.pipeline.fast_path.pages import PAGE_DROPPING, page_dropping_fails
+from alttext.pipeline.fast_path.probe import differs, probe_values
+from alttext.pipeline.models import Unusable, locate, model_load_error, warn_public_path
+from alttext.pipeline.runtime import convert, no_loading_bars, pick_device, precision_dtypes, quiet_loading, use_cpu_threads
 
-# The internals the fast path needs, as the warning names them.
-VISION_ATTENTION = "transformers' BlipAttention (qkv, projection, num_heads, head_dim, scale)"
-GROUPED_CROSS_ATTENTION = "transformers' BlipTextSelfAttention and EncoderDecoderCache (grouped cross-attention)"
+# The internals alttext's decode loop needs, as the fast path's warning names them.
 DECODE_LOOP = "transformers' BLIP text decoder with cache= and StaticCache (alttext's decode loop)"
-PACKING = "torch.ops.mkldnn._reorder_linear_weight and _linear_pointwise (packed linear layers)"
-PAGE_DROPPING = "madvise(MADV_DONTNEED) through ctypes on /proc/self/maps (releasing replaced weights)"
 
 DEFAULT_CAPTIONER = "Salesforce/blip-image-captioning-base"
-
-
-def model_load_error(role: str, model: str, key: str, exc: Exception) -> ModelLoadError:
-    """One line: which model, why (transformers' first sentence), and how to get it."""
-    reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
-    return ModelLoadError(messages.MODEL_LOAD.format(role=role, model=model, reason=reason.rstrip("."), key=key))
-
-
-def pick_device(setting: str = "auto") -> str:
-    import torch
-
-    if setting != "auto":
-        return setting
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def cpu_count() -> int:
-    """CPUs this process may use: its affinity, capped by a cgroup v2 quota (containers, CI)."""
-    import os
-
-    try:
-        count = len(os.sched_getaffinity(0))
-    except AttributeError:
-        count = os.cpu_count() or 1
-    try:
-        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
-            quota, period = f.read().split()[:2]
-        if quota != "max":
-            count = min(count, max(1, int(quota) // int(period)))
-    except (OSError, ValueError):
-        pass
-    return max(1, count)
-
-
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
-    """The CPU's feature flags as Linux lists them (``avx512_bf16``, ``amx_bf16``, …); none where
-    there is no such file (macOS, Windows)."""
-    try:
-        with open(cpuinfo, encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU does bf16 arithmetic natively (AVX512-BF16 or AMX); elsewhere bf16 is
-    emulated and slower than fp32."""
-    return bool(cpu_flags(cpuinfo) & {"avx512_bf16", "amx_bf16"})
-
-
-def use_cpu_threads() -> None:
-    """One torch thread per usable CPU, unless the user chose (OMP_NUM_THREADS) — torch's own
-    default counts the host's cores, which oversubscribes a container's quota."""
-    import os
-
-    import torch
-
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(cpu_count())
-
-
-def no_loading_bars() -> None:
-    """transformers draws a "Loading weights" bar on stderr even in a pipe (a pre-commit log);
-    alttext has its own progress bar, shown only on a terminal. Warnings still show."""
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
-
-
-@contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """Within it, the loggers of torchao and of torch's pytree say only errors. Where torchao is
-    installed, transformers imports it to load any model, and torchao logs each optional kernel
-    it cannot load, and torch a deprecation for each of its enums: lines on stderr that a user
-    can do nothing about."""
-    import logging
-
-    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
-def precision_dtypes(precision: str, device: str) -> tuple[Any, Any]:
-    """The captioner's dtypes: (vision encoder, text decoder). BLIP base is published in fp32.
-    "auto": fp16 on a GPU, as its model card runs it; on a CPU with native bf16, the vision encoder
-    (most of the arithmetic) in bf16 and the text decoder, which picks each word, in fp32, the
-    split the BLIP authors ship for BLIP-2 (a half-precision vision encoder, an fp32 Q-Former);
-    fp32 elsewhere. "fp32" keeps all of it in fp32, and "bf16" puts the decoder in bf16 too."""
-    import torch
-
-    if precision == "bf16":
-        return torch.bfloat16, torch.bfloat16
-    if precision == "fp32" or device not in ("cuda", "cpu"):
-        return torch.float32, torch.float32
-    if device == "cuda":
-        return torch.float16, torch.float16
-    return (torch.bfloat16 if cpu_has_bf16() else torch.float32), torch.float32
-
-
-def convert(module: Any, dtype: Any, release: bool = True) -> Any:
-    """``module.to(dtype)``, without keeping the weights it replaces in memory: where they were
-    read from the memory-mapped checkpoint, their pages are dropped (see ``_drop_pages``), as
-    packing does. ``release=False``: the replaced weights' pages stay until the checkpoint's
-    mapping goes (the public path). Returns the module."""
-    files = _file_mappings() if release else []
-    replaced = [(t.data_ptr(), t.nbytes) for t in [*module.parameters(), *module.buffers()] if t.is_floating_point() and t.dtype != dtype]
-    module.to(dtype)
-    for address, size in replaced:
-        _drop_pages(address, size, files)
-    return module
 
 
 def hand_over(vision_model: Any, dtype: Any) -> None:
@@ -169,334 +54,6 @@ def hand_over(vision_model: Any, dtype: Any) -> None:
 
     vision_model.register_forward_pre_hook(pixels_in, with_kwargs=True)
     vision_model.register_forward_hook(outputs_out, with_kwargs=True)
-
-
-def probe_values(shape: tuple[int, ...], dtype: Any) -> Any:
-    """Fixed numbers in [-1, 1] of this shape for a probe: the random generator's state stays as
-    it was, so a probe at load changes no seeded result."""
-    import math
-
-    import torch
-
-    return torch.sin(torch.arange(math.prod(shape), dtype=torch.float32) * 0.7 + 0.3).reshape(shape).to(dtype)
-
-
-def _tolerance(dtype: Any) -> float:
-    """How far (relative, over a whole output) the fast path may be from the public computation:
-    another summation order in fp32; bf16 and fp16 round every intermediate result."""
-    import torch
-
-    return 1e-3 if dtype in (torch.float32, torch.float64) else 5e-2
-
-
-def differs(got: Any, want: Any, dtype: Any) -> bool:
-    """Whether ``got`` is further from ``want`` than another summation order, or precision, makes it."""
-    got, want = got.float(), want.float()
-    return got.shape != want.shape or bool((got - want).norm() > _tolerance(dtype) * max(got.norm(), want.norm()))
-
-
-def _restore(layers: Sequence[Any]) -> None:
-    """Give these layers their class's own forward back."""
-    for layer in layers:
-        vars(layer).pop("forward", None)
-
-
-def use_fused_vision_attention(model: Any) -> int:
-    """Give the vision encoder's attention layers PyTorch's fused attention (SDPA) in place of
-    BLIP's own, which writes out every 577 x 577 score matrix, then scales and softmaxes it in
-    separate passes. The same arithmetic in the same precision (no dropout: the model is in eval
-    mode). Returns how many layers changed (0: no BLIP vision attention in ``model``). Unusable,
-    and no layer changed, where BLIP's layers are not laid out as this expects or give other
-    outputs than BLIP's own on a probe."""
-    import types
-
-    import torch
-
-    try:
-        from transformers.models.blip.modeling_blip import BlipAttention
-    except ImportError:
-        raise Unusable(VISION_ATTENTION) from None
-    layers = [module for module in model.modules() if type(module) is BlipAttention]
-    if not layers:
-        return 0
-    if not all(hasattr(layer, a) for layer in layers for a in ("qkv", "projection", "num_heads", "head_dim", "scale")):
-        raise Unusable(VISION_ATTENTION)
-    for layer in layers:
-        layer.forward = types.MethodType(_fused_attention_forward, layer)
-    first, dtype = layers[0], layers[0].qkv.weight.dtype
-    try:
-        with torch.inference_mode():
-            hidden = probe_values((2, 5, first.qkv.in_features), dtype)
-            fused, own = first(hidden)[0], BlipAttention.forward(first, hidden)[0]
-        wrong = differs(fused, own, dtype)
-    except Exception:  # anything going wrong in a probe means the public path
-        wrong = True
-    if wrong:
-        _restore(layers)
-        raise Unusable(VISION_ATTENTION)
-    return len(layers)
-
-
-def _fused_attention_forward(self: Any, hidden_states: Any, **kwargs: Any) -> tuple[Any, None]:
-    """BlipAttention.forward through ``scaled_dot_product_attention``; no attention weights."""
-    import torch
-
-    rows, length, width = hidden_states.shape
-    qkv = self.qkv(hidden_states).reshape(rows, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-    out = torch.nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], scale=self.scale)
-    return self.projection(out.transpose(1, 2).reshape(rows, length, width)), None
-
-
-def _cross_attention_layers(model: Any) -> list[Any]:
-    """The text decoder's cross-attention layers that can take several rows per image."""
-    try:
-        from transformers.models.blip.modeling_blip_text import BlipTextSelfAttention
-    except ImportError:
-        raise Unusable(GROUPED_CROSS_ATTENTION) from None
-    return [module for name, module in model.named_modules() if name.endswith("crossattention.self") and type(module) is BlipTextSelfAttention]
-
-
-def use_grouped_cross_attention(model: Any) -> int:
-    """Let the text decoder's cross-attention take several rows per image: the captions of one
-    image (plain, and continuing a prompt) then read its cached keys and values once per step for
-    all of them, instead of once per caption. Any other call keeps BLIP's own code. Returns how
-    many layers changed (0: no BLIP text decoder in ``model``). Unusable, and no layer changed,
-    where BLIP's layers are not laid out as this expects. The captioner's decode probe checks
-    the arithmetic."""
-    import types
-
-    layers = _cross_attention_layers(model)
-    if not all(hasattr(layer, a) for layer in layers for a in ("query", "attention_head_size", "layer_idx")):
-        raise Unusable(GROUPED_CROSS_ATTENTION)
-    for layer in layers:
-        layer.forward = types.MethodType(_grouped_cross_attention_forward, layer)
-    return len(layers)
-
-
-def _grouped_keys_values(self: Any, cache: Any, rows: int, encoder_hidden_states: Any, encoder_attention_mask: Any) -> tuple[Any, Any] | None:
-    """This layer's cached cross-attention keys and values, one row per image, where ``rows``
-    queries (a whole number of rows per image, more than one) can read them grouped; else None."""
-    from transformers.cache_utils import EncoderDecoderCache
-
-    if not (isinstance(cache, EncoderDecoderCache) and encoder_hidden_states is not None and encoder_attention_mask is None
-            and cache.is_updated.get(self.layer_idx)):
-        return None
-    layer = cache.cross_attention_cache.layers[self.layer_idx]
-    keys, values = layer.keys, layer.values
-    if keys is None or keys.shape[0] >= rows or rows % keys.shape[0]:
-        return None
-    return keys, values
-
-
-def _grouped_cross_attention_forward(self: Any, hidden_states: Any, attention_mask: Any = None, encoder_hidden_states: Any = None,
-                                     encoder_attention_mask: Any = None, cache: Any = None, **kwargs: Any) -> tuple[Any, Any]:
-    """BlipTextSelfAttention.forward where the cached keys and values hold one row per image and
-    the queries ``g`` rows per image, row ``j * images + k`` for image ``k``: BLIP's arithmetic
-    (scores over the square root of the head size, softmax, no dropout in eval mode), with each
-    image's keys and values read once for its ``g`` rows. No attention weights."""
-    import math
-
-    import torch
-
-    rows, length = hidden_states.shape[:2]
-    cached = _grouped_keys_values(self, cache, rows, encoder_hidden_states, encoder_attention_mask)
-    if cached is None:
-        return type(self).forward(self, hidden_states, attention_mask=attention_mask, encoder_hidden_states=encoder_hidden_states,
-                                  encoder_attention_mask=encoder_attention_mask, cache=cache, **kwargs)
-    keys, values = cached
-    images, heads, _, size = keys.shape
-    group = rows // images
-    query = self.query(hidden_states).view(group, images, length, heads, size).permute(1, 3, 0, 2, 4).reshape(images, heads, group * length, size)
-    scores = torch.matmul(query, keys.transpose(-1, -2)) / math.sqrt(size)
-    context = torch.matmul(torch.softmax(scores, dim=-1), values)
-    return context.view(images, heads, group, length, size).permute(2, 0, 3, 1, 4).reshape(rows, length, heads * size), None
-
-
-def pack_linear_layers(model: Any, tied: bool = False, release: bool = True) -> int:
-    """On CPU, give each linear layer its weight reordered once into oneDNN's blocked layout, and
-    the oneDNN kernel that reads it, in place of the plain row-major weight that the default
-    matrix product reads on every call: with a few rows per call (a decode step), reading the
-    weights is the cost. The same dtype and arithmetic (at most another summation order, as with
-    another thread count). The plain weight is released, and, with ``release``, where it was read
-    from the memory-mapped checkpoint its pages are dropped from memory, so the model does not
-    take twice the memory. A weight shared with another parameter (an output layer tied to the
-    input embedding) stays as it is, or with ``tied``, stays and its layer gets a packed copy too
-    (more memory, by the size of that weight). Layers of other types stay as they are. Returns how
-    many layers changed (0 where this torch packs none of the model's dtypes here). Unusable where
-    oneDNN is there but its packing ops are missing or give another product (see
-    ``packable_dtypes``), or fail on one of the model's layers (the layers packed before it work,
-    and stay packed)."""
-    import types
-
-    import torch
-
-    dtypes = packable_dtypes()
-    if not dtypes:
-        return 0
-    shared = _tied_parameters(model)
-    files = _file_mappings() if release else []
-    changed = 0
-    for module in list(model.modules()):
-        weight = getattr(module, "weight", None)
-        if type(module) is not torch.nn.Linear or not isinstance(weight, torch.Tensor) or weight.device.type != "cpu":
-            continue
-        keep = weight.data_ptr() in shared
-        if (keep and not tied) or weight.dtype not in dtypes:
-            continue
-        try:
-            with torch.no_grad():
-                packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach())
-        except (AttributeError, RuntimeError, NotImplementedError, TypeError):
-            # A layer the probe's shapes did not foresee: it, and the layers after it, stay plain.
-            raise Unusable(PACKING) from None
-        module.packed_weight = packed
-        module.forward = types.MethodType(_packed_linear_forward, module)
-        if not keep:
-            module.weight = None
-            _drop_pages(weight.data_ptr(), weight.nbytes, files)
-        changed += 1
-    return changed
-
-
-def _tied_parameters(model: Any) -> set[int]:
-    """Where the parameters start that more than one module holds, or that share their memory."""
-    from collections import Counter
-
-    held = Counter(p.data_ptr() for module in model.modules() for p in module.parameters(recurse=False))
-    return {address for address, count in held.items() if count > 1}
-
-
-def _file_mappings() -> list[tuple[int, int]]:
-    """The address ranges this process has mapped from files, where their pages can be dropped
-    (Linux, see ``page_dropping_works``); none elsewhere."""
-    if not page_dropping_works():
-        return []
-    return _mapped_files()
-
-
-def _mapped_files() -> list[tuple[int, int]]:
-    ranges = []
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.split(maxsplit=5)
-                if len(fields) == 6 and fields[5].startswith("/"):
-                    start, end = (int(x, 16) for x in fields[0].split("-"))
-                    ranges.append((start, end))
-    except OSError:
-        pass
-    return ranges
-
-
-def _drop_pages(address: int, size: int, files: list[tuple[int, int]]) -> None:
-    """Drop from this process's memory the whole pages of ``[address, address + size)``, where that
-    lies in a file mapping: a released weight of a memory-mapped checkpoint, which would otherwise
-    stay resident next to its packed copy. Nothing reads those bytes again; were anything to, the
-    kernel would read them back from the file. Pages shared with the bytes around are kept."""
-    import mmap
-
-    if not any(start <= address and address + size <= end for start, end in files):
-        return
-    page = mmap.PAGESIZE
-    first, last = -(-address // page) * page, (address + size) // page * page
-    if last > first:
-        _madvise_dontneed(first, last - first)
-
-
-def _madvise_dontneed(address: int, size: int) -> bool:
-    import ctypes
-
-    try:
-        return ctypes.CDLL(None, use_errno=True).madvise(ctypes.c_void_p(address), ctypes.c_size_t(size), 4) == 0  # MADV_DONTNEED
-    except (OSError, AttributeError):
-        return False
-
-
-_DROPPING: list[bool] = []  # whether pages of a file mapping can be dropped in this process, once checked
-
-
-def page_dropping_works() -> bool:
-    """Whether this process can drop the pages of a file mapping it no longer reads: Linux lists
-    its mappings in /proc/self/maps and libc's ``madvise`` takes MADV_DONTNEED. Checked once per
-    process on two pages of a temporary file: the mapping is listed, the call succeeds, and the
-    bytes read back from the file. False on other systems."""
-    if not _DROPPING:
-        import sys
-
-        _DROPPING.append(sys.platform.startswith("linux") and _probe_page_dropping())
-    return _DROPPING[0]
-
-
-def _probe_page_dropping() -> bool:
-    import ctypes
-    import mmap
-    import tempfile
-
-    page = mmap.PAGESIZE
-    data = bytes(range(256)) * (2 * page // 256)
-    try:
-        with tempfile.TemporaryFile() as f:
-            f.write(data)
-            f.flush()
-            mapped = mmap.mmap(f.fileno(), len(data), access=mmap.ACCESS_COPY)
-            try:
-                view = ctypes.c_char.from_buffer(mapped)
-                address = ctypes.addressof(view)
-                try:
-                    listed = any(start <= address and address + len(data) <= end for start, end in _mapped_files())
-                    return listed and mapped[:] == data and _madvise_dontneed(address, len(data)) and mapped[:] == data
-                finally:
-                    del view
-            finally:
-                mapped.close()
-    except Exception:  # anything going wrong in a probe means the pages stay
-        return False
-
-
-def _packed_linear_forward(self: Any, x: Any) -> Any:
-    import torch
-
-    return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none", [], "")
-
-
-_PACKABLE: list[frozenset[Any] | Unusable] = []  # what packable_dtypes found in this process, once checked
-
-
-def packable_dtypes() -> frozenset[Any]:
-    """The dtypes of the linear layers this torch packs for oneDNN here: fp32, and bf16 where the
-    CPU does it natively. Empty on a torch without oneDNN and off x86-64, where packing was never
-    measured. Checked once per process, each dtype's packed product against the plain one on
-    fixed numbers. Unusable where oneDNN is there but its packing ops are missing or give another
-    product."""
-    if not _PACKABLE:
-        _PACKABLE.append(_check_packing())
-    found = _PACKABLE[0]
-    if isinstance(found, Unusable):
-        raise found
-    return found
-
-
-def _check_packing() -> frozenset[Any] | Unusable:
-    import platform
-
-    import torch
-
-    if platform.machine().lower() not in ("x86_64", "amd64") or not torch.backends.mkldnn.is_available():
-        return frozenset()
-    try:
-        dtypes = [torch.float32]
-        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            dtypes.append(torch.bfloat16)
-        with torch.inference_mode():
-            for dtype in dtypes:
-                weight, bias, x = probe_values((8, 16), dtype), probe_values((8,), dtype), probe_values((3, 16), dtype) * 2
-                packed = torch.ops.mkldnn._reorder_linear_weight(weight)
-                out = torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
-                if differs(out, torch.nn.functional.linear(x, weight, bias), dtype):
-                    return Unusable(PACKING)
-    except Exception:  # anything going wrong in a probe means plain layers
-        return Unusable(PACKING)
-    return frozenset(dtypes)
 
 
 class Captioner:
@@ -544,7 +101,7 @@ class Captioner:
             use_cpu_threads()
         self._model = model
         missing = self._use_fast_path() if self.fast_path else []
-        if self.fast_path and (vision != text or self._packed) and on_linux() and not page_dropping_works():
+        if self.fast_path and (vision != text or self._packed) and page_dropping_fails():
             missing.append(PAGE_DROPPING)
         warn_public_path("captioner", missing)
 
@@ -585,7 +142,7 @@ class Captioner:
 
     def _ungroup(self) -> None:
         if self._grouped:
-            _restore(_cross_attention_layers(self._model))
+            ungroup_cross_attention(self._model)
             self._grouped = False
 
     def _decoder_agrees(self) -> bool:
@@ -604,8 +161,8 @@ class Captioner:
                 embeds = probe_values((2, 3, self._model.config.vision_config.hidden_size), dtype)
                 if self._grouped:
                     cross = self._cross_attention(embeds)
-                    layer = _cross_attention_layers(self._model)[0]
-                    if cross is None or _grouped_keys_values(layer, EncoderDecoderCache(DynamicCache(), cross), 4, embeds, None) is None:
+                    layer = cross_attention_layers(self._model)[0]
+                    if cross is None or grouped_keys_values(layer, EncoderDecoderCache(DynamicCache(), cross), 4, embeds, None) is None:
                         return False
                 steps: list[tuple[Any, Any]] = []
                 self._decode(embeds, [None, "a"], seen=steps, tokens=2)  # the prompts, then one token
@@ -719,62 +276,87 @@ class Captioner:
 
         config = self._model.config.text_config
         images, device = embeds.shape[0], embeds.device
-        rows = images * len(prompts)
         steps = self.max_new_tokens if tokens is None else tokens
         cross = self._cross_attention(embeds) if self._grouped or len(prompts) == 1 else None
         if cross is None:  # a decoder of another shape, or a cross-attention that takes one row per image: each row computes its own
             cross, embeds = DynamicCache(), embeds.repeat(len(prompts), 1, 1)
         starts = [self._start(prompt) for prompt in prompts]
-        width = max(len(ids) for ids in starts)
-        tokens_ = torch.full((rows, width), config.pad_token_id, dtype=torch.long, device=device)
-        mask = torch.zeros((rows, width), dtype=torch.long, device=device)
-        positions = torch.zeros((rows, width), dtype=torch.long, device=device)
-        for j, ids in enumerate(starts):
-            part = slice(j * images, (j + 1) * images)
-            tokens_[part, width - len(ids):] = torch.tensor(ids, device=device)
-            mask[part, width - len(ids):] = 1
-            positions[part, width - len(ids):] = torch.arange(len(ids), device=device)
+        ids, mask, positions = _left_padded(starts, images, config.pad_token_id, device)
         following = positions[:, -1] + 1  # each row's next position
         # Each row's own tokens in a cache preallocated for all of them, written in place (a growing
         # one copies every row and layer at each step).
-        cache = EncoderDecoderCache(StaticCache(config=config, max_cache_len=width + steps), cross)
-        generated: list[Any] = []
-        running = torch.ones(rows, dtype=torch.bool, device=device)
-        firsts: dict[int, str] = {}  # the first captions that have ended, by image
-        unwanted: set[int] = set()
-
-        def text(row: int) -> str:
-            return self._text(prompts[row // images], [*starts[row // images], *(step[row] for step in generated)])
-
-        def ask(k: int) -> None:
-            """Image ``k``'s first caption has ended: stop its other rows if they are not wanted."""
-            firsts[k] = text(k)
-            if wanted is not None and len(prompts) > 1 and not wanted(k, firsts[k]):
-                unwanted.add(k)
-                running[images + k :: images] = False
-
+        cache = EncoderDecoderCache(StaticCache(config=config, max_cache_len=ids.shape[1] + steps), cross)
+        rows = _Rows(self._text, prompts, starts, images, wanted, device)
         for _ in range(steps):
-            logits = self._model.text_decoder(input_ids=tokens_, attention_mask=mask, position_ids=positions, encoder_hidden_states=embeds,
+            logits = self._model.text_decoder(input_ids=ids, attention_mask=mask, position_ids=positions, encoder_hidden_states=embeds,
                                               cache=cache, use_cache=True, is_decoder=True, logits_to_keep=1).logits[:, -1]
-            chosen = torch.where(running, logits.argmax(-1), config.pad_token_id)
+            chosen = torch.where(rows.running, logits.argmax(-1), config.pad_token_id)
             if seen is not None:
                 seen.append((logits, chosen))
-            generated.append(chosen.tolist())
-            running &= chosen != config.sep_token_id
-            for k, going in enumerate(running[:images].tolist()):
-                if not going and k not in firsts:
-                    ask(k)
-            if not running.any():
+            if not rows.add(chosen, config.sep_token_id):
                 break
-            tokens_, positions, following = chosen[:, None], following[:, None], following + 1
-            mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=1)
-        for k in range(images):
-            if k not in firsts:
-                ask(k)
-        return [(firsts[k], *(None if k in unwanted else text(j * images + k) for j in range(1, len(prompts)))) for k in range(images)]
+            ids, positions, following = chosen[:, None], following[:, None], following + 1
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+        return rows.captions()
 
 
-def on_linux() -> bool:
-    import sys
+def _left_padded(starts: Sequence[list[int]], images: int, pad: int, device: Any) -> tuple[Any, Any, Any]:
+    """Each prompt's start tokens, one row per image (row ``j * images + k``), padded on the left
+    to the longest: (tokens, mask, each row's own positions)."""
+    import torch
 
-    return sys.platform.startswith("linux")
+    rows, width = images * len(starts), max(len(ids) for ids in starts)
+    tokens = torch.full((rows, width), pad, dtype=torch.long, device=device)
+    mask = torch.zeros((rows, width), dtype=torch.long, device=device)
+    positions = torch.zeros((rows, width), dtype=torch.long, device=device)
+    for j, ids in enumerate(starts):
+        part = slice(j * images, (j + 1) * images)
+        tokens[part, width - len(ids):] = torch.tensor(ids, device=device)
+        mask[part, width - len(ids):] = 1
+        positions[part, width - len(ids):] = torch.arange(len(ids), device=device)
+    return tokens, mask, positions
+
+
+class _Rows:
+    """The rows of one decode (row ``j * images + k``: image ``k``, prompt ``j``): the tokens each
+    has chosen, which still run, and each image's first caption once it has ended. With
+    ``wanted``, an image's other rows stop as soon as its first caption ends and is not wanted."""
+
+    def __init__(self, text: Callable[[str | None, Sequence[int]], str], prompts: Sequence[str | None], starts: Sequence[list[int]],
+                 images: int, wanted: Callable[[int, str], bool] | None, device: Any) -> None:
+        import torch
+
+        self._text, self.prompts, self.starts, self.images, self.wanted = text, prompts, starts, images, wanted
+        self.generated: list[list[int]] = []
+        self.running = torch.ones(images * len(prompts), dtype=torch.bool, device=device)
+        self.firsts: dict[int, str] = {}  # the first captions that have ended, by image
+        self.unwanted: set[int] = set()
+
+    def text(self, row: int) -> str:
+        j = row // self.images
+        return self._text(self.prompts[j], [*self.starts[j], *(step[row] for step in self.generated)])
+
+    def add(self, chosen: Any, sep: int) -> bool:
+        """Each row's chosen token (padding where it no longer runs); whether any row still runs."""
+        self.generated.append(chosen.tolist())
+        self.running &= chosen != sep
+        for k, going in enumerate(self.running[: self.images].tolist()):
+            if not going and k not in self.firsts:
+                self._first_ended(k)
+        return bool(self.running.any())
+
+    def _first_ended(self, k: int) -> None:
+        """Image ``k``'s first caption has ended: stop its other rows if they are not wanted."""
+        self.firsts[k] = self.text(k)
+        if self.wanted is not None and len(self.prompts) > 1 and not self.wanted(k, self.firsts[k]):
+            self.unwanted.add(k)
+            self.running[self.images + k :: self.images] = False
+
+    def captions(self) -> list[tuple[str | None, ...]]:
+        """The texts per image, in the order of the prompts; None for an unwanted one."""
+        for k in range(self.images):
+            if k not in self.firsts:
+                self._first_ended(k)
+        images = range(self.images)
+        return [(self.firsts[k], *(None if k in self.unwanted else self.text(j * self.images + k) for j in range(1, len(self.prompts))))
+                for k in images]

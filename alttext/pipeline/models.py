@@ -24,6 +24,13 @@ class ModelLoadError(Exception):
     """A model that cannot be loaded; ``str()`` says how to get it."""
 
 
+def model_load_error(role: str, model: str, key: str, exc: Exception) -> ModelLoadError:
+    """The error for ``from_pretrained`` failing with ``exc``, in one line: which model, why
+    (transformers' first sentence), and how to get it."""
+    reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
+    return ModelLoadError(messages.MODEL_LOAD.format(role=role, model=model, reason=reason.rstrip("."), key=key))
+
+
 class Unusable(Exception):
     """A library internal that a fast path needs is missing here, or gave other results than the
     public path on a probe at load; ``str()`` names it."""
