@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from alttext.fixing.edit import Edit
-from alttext.fixing.fix import FileFix, Proposal, fixable, plan_file
+from alttext.fixing.fix import Proposal, fixable, plan_file, scanned
 from alttext.model import Settings
 from alttext.pipeline.backends import CaptionerBase, WriterBase
-from alttext.scan import scan_text
 from alttext.scan.files import Document
 
 
@@ -47,9 +46,8 @@ def fix_text(path: str, text: str, alt: str = "Dog", engine: str | None = None, 
     """Every fixable image of ``text`` given ``alt``, edited and verified by fix's own plan_file."""
     settings = dataclasses.replace(Settings(), strict=strict)
     engine = engine or ("gfm" if path.endswith((".md", ".mdx")) else "html")
-    findings = scan_text(path, text, settings, engine=engine)
-    fix = FileFix(Document(path, text.encode(), text, False), engine, findings)
-    fix.proposals = [Proposal(f, alt=alt) for f in findings if fixable(f, settings)]
+    fix = scanned(Document(path, text.encode(), text, False), engine, settings)
+    fix.proposals = [Proposal(f, alt=alt) for f in fix.findings if fixable(f, settings)]
     plan_file(fix, settings)
     assert [p.reason for p in fix.proposals if p.reason] == []
     assert fix.problem is None, fix.problem

@@ -19,7 +19,7 @@ from alttext.fixing.edit import Edit, EditError, apply_edits, decorative_edit, e
 from alttext.fixing.locate import Resolver
 from alttext.model import Context, FileError, Finding, Settings
 from alttext.pipeline.describe import describe
-from alttext.scan import events_of, kind_of, scan_text
+from alttext.scan import kind_of, scan_text
 from alttext.scan.engines import detect
 from alttext.scan.events import ImageEvent
 from alttext.scan.files import Document, discover, in_shard, load_document
@@ -55,6 +55,7 @@ class FileFix:
     document: Document
     engine: str
     findings: tuple[Finding, ...] = ()  # every finding of the text as read
+    images: tuple[ImageEvent, ...] = ()  # every image of the text as read, as the scan reported them
     proposals: list[Proposal] = field(default_factory=list)
     places: dict[int, Place] = field(default_factory=dict)  # by finding start
     edits: list[Edit] = field(default_factory=list)  # what plan_file spliced in
@@ -68,11 +69,6 @@ class FileFix:
 
 def fixable(finding: Finding, settings: Settings) -> bool:
     return finding.rule in FIXABLE or (settings.strict and finding.rule == "ALT002")
-
-
-def _events(text: str, path: str, engine: str) -> list[tuple[str, str, str | None]]:
-    """(element, src, alt) of every image in ``text``, in order."""
-    return [(e.element, e.src, e.verdict.alt) for e in events_of(text, kind_of(path), engine) if isinstance(e, ImageEvent)]
 
 
 def _prepared(text: str, path: str, engine: str) -> str:
@@ -92,19 +88,20 @@ def _shift(edits: Sequence[Edit]) -> Callable[[int], int]:
     return moved
 
 
-def verify(old: str, new: str, path: str, engine: str, settings: Settings, fixed: dict[int, str], before: Sequence[Finding], edits: Sequence[Edit]) -> str | None:
-    """Why ``new`` is not a safe replacement for ``old`` (None when it is). ``fixed`` maps the
-    start offsets (in ``old``) of the fixed images to the alt text written."""
-    old_images, new_images = _events(old, path, engine), _events(new, path, engine)
-    if [(e, s) for e, s, _ in old_images] != [(e, s) for e, s, _ in new_images]:
+def verify(fix: FileFix, new: str, settings: Settings, fixed: dict[int, str], edits: Sequence[Edit]) -> str | None:
+    """Why ``new`` is not a safe replacement for the text of ``fix`` (None when it is), by a scan
+    of ``new`` against the scan of the text as read. ``fixed`` maps the start offsets (in the old
+    text) of the fixed images to the alt text written."""
+    images: list[ImageEvent] = []
+    after = scan_text(fix.path, new, settings, engine=fix.engine, images=images)
+    if [(e.element, e.src) for e in fix.images] != [(e.element, e.src) for e in images]:
         return "the images or their sources changed"
     moved = _shift(edits)
-    after = scan_text(path, new, settings, engine=engine)
-    expected = {(moved(f.start), f.rule) for f in before if f.start not in fixed}
+    expected = {(moved(f.start), f.rule) for f in fix.findings if f.start not in fixed}
     found = {(f.start, f.rule) for f in after}
     if found - expected:
         return "the edit would leave or create a finding"
-    alts = {alt for _, _, alt in new_images}
+    alts = {e.verdict.alt for e in images}
     for start, alt in fixed.items():
         if alt and escape.plain(alt) not in alts:
             return "the alt text did not read back as written"
@@ -134,7 +131,7 @@ def plan_file(fix: FileFix, settings: Settings) -> None:
     except EditError as exc:
         fix.problem = str(exc)
         return
-    problem = verify(text, new, fix.path, fix.engine, settings, fixed, fix.findings, edits)
+    problem = verify(fix, new, settings, fixed, edits)
     if problem:
         fix.problem = messages.FIX_UNVERIFIED.format(path=fix.path, reason=problem)
         return
@@ -146,8 +143,14 @@ def open_file(path: str, settings: Settings) -> tuple[FileFix | None, FileError 
     document, error = load_document(path, settings)
     if document is None:
         return None, error
-    engine = detect(path, settings)
-    return FileFix(document, engine, scan_text(path, document.text, settings, engine=engine)), None
+    return scanned(document, detect(path, settings), settings), None
+
+
+def scanned(document: Document, engine: str, settings: Settings) -> FileFix:
+    """A document scanned, ready for proposals."""
+    images: list[ImageEvent] = []
+    findings = scan_text(document.path, document.text, settings, engine=engine, images=images)
+    return FileFix(document, engine, findings, tuple(images))
 
 
 def writable_roots(paths: Sequence[str], settings: Settings) -> tuple[str, ...] | None:

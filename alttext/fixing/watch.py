@@ -37,8 +37,7 @@ from alttext.fixing.locate import Resolver
 from alttext.model import EXIT_INTERRUPTED, Finding, Settings
 from alttext.pipeline.cache import open_cache
 from alttext.progress import Progress
-from alttext.scan import events_of, kind_of
-from alttext.scan.events import ImageEvent
+from alttext.scan import finding_at
 from alttext.scan.files import selected
 from alttext.scan.lines import LineIndex
 from alttext.fixing.write import open_for_writing, roots
@@ -316,16 +315,12 @@ class Watcher:
         resolver = Resolver(self.settings.images, self.workdir)
         index = LineIndex(fix.document.text)  # as check counts lines: CRLF, a lone CR and LF each end one
         stale: list[Finding] = []
-        for event in events_of(fix.document.text, kind_of(fix.path), fix.engine):
-            if not isinstance(event, ImageEvent) or event.verdict.alt is None or escape.plain(event.verdict.alt) not in ours:
+        for event in fix.images:
+            if event.verdict.alt is None or escape.plain(event.verdict.alt) not in ours:
                 continue
             resolved = resolver.resolve(event.src, fix.path)
-            if not resolved.path or os.path.realpath(resolved.path) != image:
-                continue
-            line, column = index.position(event.start)
-            end_line, end_column = index.position(event.end)
-            stale.append(Finding(fix.path, line, column, end_line, end_column, "ALT002", messages.WATCH_STALE.format(src=event.src),
-                                 event.src, event.verdict.alt, event.element, event.syntax, event.start, event.end, event.exact, fix.engine))
+            if resolved.path and os.path.realpath(resolved.path) == image:
+                stale.append(finding_at(fix.path, event, index, "ALT002", messages.WATCH_STALE.format(src=event.src), fix.engine))
         return stale
 
     def _refresh_page(self, path: str, fix: FileFix, targets: list[Finding], image: str) -> None:

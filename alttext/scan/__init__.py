@@ -37,11 +37,12 @@ def events_of(text: str, kind: str, engine: str, index: LineIndex | None = None)
 
 def scan_text(
     path: str, text: str, settings: Settings, kind: str | None = None, engine: str | None = None,
-    warnings: list[str] | None = None, unchecked: list[str] | None = None,
+    warnings: list[str] | None = None, unchecked: list[str] | None = None, images: list[ImageEvent] | None = None,
 ) -> tuple[Finding, ...]:
     """Findings for one decoded document, in document order. ``warnings`` collects a line for each
     comment that looks like an alttext directive and is none; ``unchecked`` (else ``warnings``) a
-    line for each part too deeply nested to be checked."""
+    line for each part too deeply nested to be checked; ``images`` every image, flagged or not, in
+    the order the readers report them (fix compares them before and after an edit)."""
     kind = kind or kind_of(path)
     engine = engine or ("gfm" if kind == "markdown" else "html")
     if not may_hold_image(text, engine):
@@ -50,6 +51,8 @@ def scan_text(
     events = events_of(text, kind, engine, index)
     if not events:
         return ()
+    if images is not None:
+        images.extend(e for e in events if isinstance(e, ImageEvent))
     # A marker and an image at one offset cannot happen, but keep markers first if it did.
     events.sort(key=lambda e: (e.start, isinstance(e, ImageEvent)))
     allowed = enabled_rules(settings, path)
@@ -99,24 +102,14 @@ def scan_text(
             message = messages.WEAK.format(src=event.src, alt=" ".join(verdict.alt.split()), reason=reason)
         if rule not in enabled:
             continue
-        end_line, end_column = index.position(event.end)
-        findings.append(
-            Finding(
-                path=path,
-                line=line,
-                column=column,
-                end_line=end_line,
-                end_column=end_column,
-                rule=rule,
-                message=message,
-                src=event.src,
-                alt=verdict.alt,
-                element=event.element,
-                syntax=event.syntax,
-                start=event.start,
-                end=event.end,
-                exact=event.exact,
-                engine=engine,
-            )
-        )
+        findings.append(finding_at(path, event, index, rule, message, engine))
     return tuple(findings)
+
+
+def finding_at(path: str, event: ImageEvent, index: LineIndex, rule: str, message: str, engine: str) -> Finding:
+    """The finding ``rule`` for the image ``event``, at the lines and columns ``check`` reports."""
+    line, column = index.position(event.start)
+    end_line, end_column = index.position(event.end)
+    return Finding(path=path, line=line, column=column, end_line=end_line, end_column=end_column, rule=rule, message=message,
+                   src=event.src, alt=event.verdict.alt, element=event.element, syntax=event.syntax, start=event.start,
+                   end=event.end, exact=event.exact, engine=engine)
