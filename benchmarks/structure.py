@@ -28,7 +28,7 @@ FUNCTION_LINES = 60
 # something heavy out of a path that does not need it.
 LAZY = {
     "alttext.cli": "each command's module (alttext.subcommands.*, and scan.files for --shard) loads when "
-                   "that command runs, so --version, --help and check never load the pipeline, fix or watch",
+                   "that command runs, so --version, --help and check never load describe, fix, watch or their libraries",
     "alttext.pipeline.backends": "a backend's module loads when it is chosen (the registry lists names; "
                                  "a server backend never loads torch, the in-process ones never load openai)",
     "alttext.scan": "each reader loads when a file of its kind comes: a run over HTML alone never loads "
