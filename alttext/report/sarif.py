@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import quote
 
 from alttext import __version__, messages
-from alttext.model import Report
-from alttext.model import LEVELS
+from alttext.model import LEVELS, Finding, Report
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 HELP = "https://www.w3.org/WAI/WCAG22/Understanding/non-text-content.html"
@@ -25,69 +25,50 @@ _FULL = {
 }
 
 
-def render(report: Report) -> str:
-    rule_ids = sorted(messages.RULES)
-    rules = [
-        {
-            "id": rule,
-            "name": _NAMES[rule],
-            "shortDescription": {"text": messages.RULES[rule]},
-            "fullDescription": {"text": _FULL[rule]},
-            "helpUri": HELP,
-            "defaultConfiguration": {"level": LEVELS[rule]},
-        }
-        for rule in rule_ids
-    ]
-    results = [
-        {
-            "ruleId": f.rule,
-            "ruleIndex": rule_ids.index(f.rule),
-            "level": LEVELS[f.rule],
-            "message": {"text": f.message},
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": quote(f.path), "uriBaseId": "%SRCROOT%"},
-                        "region": {
-                            "startLine": f.line,
-                            "startColumn": f.column,
-                            "endLine": f.end_line,
-                            "endColumn": f.end_column,
-                        },
-                    }
-                }
-            ],
-        }
-        for f in report.findings
-    ]
-    invocation = {
+def _rule(rule: str) -> dict[str, Any]:
+    return {
+        "id": rule,
+        "name": _NAMES[rule],
+        "shortDescription": {"text": messages.RULES[rule]},
+        "fullDescription": {"text": _FULL[rule]},
+        "helpUri": HELP,
+        "defaultConfiguration": {"level": LEVELS[rule]},
+    }
+
+
+def _artifact(path: str) -> dict[str, Any]:
+    return {"artifactLocation": {"uri": quote(path), "uriBaseId": "%SRCROOT%"}}
+
+
+def _result(f: Finding, rule_ids: list[str]) -> dict[str, Any]:
+    region = {"startLine": f.line, "startColumn": f.column, "endLine": f.end_line, "endColumn": f.end_column}
+    return {
+        "ruleId": f.rule,
+        "ruleIndex": rule_ids.index(f.rule),
+        "level": LEVELS[f.rule],
+        "message": {"text": f.message},
+        "locations": [{"physicalLocation": {**_artifact(f.path), "region": region}}],
+    }
+
+
+def _invocation(report: Report) -> dict[str, Any]:
+    return {
         "executionSuccessful": not report.errors,
         "toolExecutionNotifications": [
-            {
-                "level": "error",
-                "message": {"text": e.message},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": quote(e.path), "uriBaseId": "%SRCROOT%"}}}],
-            }
+            {"level": "error", "message": {"text": e.message}, "locations": [{"physicalLocation": _artifact(e.path)}]}
             for e in report.errors
         ],
     }
-    sarif = {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "alttext",
-                        "version": __version__,
-                        "informationUri": INFORMATION,
-                        "rules": rules,
-                    }
-                },
-                "invocations": [invocation],
-                "columnKind": "unicodeCodePoints",
-                "results": results,
-            }
-        ],
+
+
+def render(report: Report) -> str:
+    rule_ids = sorted(messages.RULES)
+    driver = {"name": "alttext", "version": __version__, "informationUri": INFORMATION, "rules": [_rule(r) for r in rule_ids]}
+    run = {
+        "tool": {"driver": driver},
+        "invocations": [_invocation(report)],
+        "columnKind": "unicodeCodePoints",
+        "results": [_result(f, rule_ids) for f in report.findings],
     }
+    sarif = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"
