@@ -92,6 +92,12 @@ def captioner_label(settings: Settings) -> str:
     return CAPTIONERS[captioner_backend(settings)].label(settings)
 
 
+def writer_label(settings: Settings) -> str:
+    """The writer as descriptions, reports and the cache name it: its model, or '' for ``none``
+    (no model writes: the text is composed from the evidence)."""
+    return WRITERS[settings.backend].label(settings)
+
+
 def writer_quantization(settings: Settings) -> str:
     """The writer's quantization as reports and the cache name it: "int8" or "none" (what
     ``quantize = "auto"`` comes to on this machine)."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from alttext import messages
 from alttext.model import Settings
-from alttext.pipeline.backends import captioner_label, writer_quantization
+from alttext.pipeline.backends import captioner_label, writer_label, writer_quantization
 from alttext.pipeline import evidence, prompt
 from alttext.pipeline.evidence import kind, metadata, ocr
 
@@ -50,7 +50,7 @@ def fingerprint(settings: Settings, language: str, context: Iterable[tuple[str, 
         "captioner": captioner_label(settings),
         "captioner_precision": settings.captioner_precision,
         "backend": settings.backend,
-        "writer_model": "" if settings.backend == "none" else settings.writer_model,
+        "writer_model": writer_label(settings),
         "quantize": writer_quantization(settings),
         "prompt": prompt.PROMPT_VERSION,
         "language": language,
