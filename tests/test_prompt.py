@@ -4,18 +4,17 @@ import os
 
 import pytest
 
+from alttext.model import Context
 from alttext.pipeline.evidence import Evidence
 from alttext.pipeline.evidence.ocr import TextLine
 from alttext.pipeline.prompt import (
     PROMPT_VERSION,
-    Context,
     budget,
     build_messages,
     examples,
     feedback_lines,
     fixed_text,
     instructions,
-    render,
     resolve_language,
 )
 from tests.conftest import QWEN3, REPO
@@ -38,6 +37,11 @@ def _golden(name: str) -> str:
         return f.read()
 
 
+def _dump(messages: list[dict[str, str]]) -> str:
+    """The messages as the golden files hold them: each role, then its content."""
+    return "".join(f"[{m['role']}]\n{m['content']}\n\n" for m in messages)
+
+
 def _vision(messages: list[dict[str, str]]) -> list[str]:
     return messages[-1]["content"].split("VISION_START\n", 1)[1].split("\nVISION_END", 1)[0].splitlines()
 
@@ -45,7 +49,7 @@ def _vision(messages: list[dict[str, str]]) -> list[str]:
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_prompt_golden(language: str) -> None:
     # Any change to the prompt is a visible diff here; bump PROMPT_VERSION with it.
-    text = f"version: {PROMPT_VERSION}\n\n" + render(build_messages(PHOTO, CONTEXT, language))
+    text = f"version: {PROMPT_VERSION}\n\n" + _dump(build_messages(PHOTO, CONTEXT, language))
     assert text == _golden(f"prompt-{language}.txt")
 
 
@@ -75,8 +79,8 @@ def test_nothing_between_the_markers_reads_as_an_instruction(language: str, evid
 
 
 def test_worked_examples_follow_the_kind_of_image() -> None:
-    photo = render(build_messages(PHOTO, Context(), "en"))
-    screen = render(build_messages(SCREEN, Context(), "en"))
+    photo = _dump(build_messages(PHOTO, Context(), "en"))
+    screen = _dump(build_messages(SCREEN, Context(), "en"))
     assert "A brown horse stands in a field" in photo and "Budget planner" not in photo
     assert "Budget planner" in screen and "A brown horse" not in screen
     assert examples("", "en") == examples("photo", "en")  # a caption of unknown kind: a photograph's

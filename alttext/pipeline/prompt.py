@@ -254,8 +254,3 @@ def fixed_text(kind: str, language: str, length: int | None = None) -> str:
     """The instructions and examples a prompt for this kind of image holds, as ``instructions``
     gives them (for measuring copies of them in alt text)."""
     return instructions(build_messages(Evidence(kind=kind), Context(), language, length))
-
-
-def render(messages: list[dict[str, str]]) -> str:
-    """A readable dump of the messages (golden files)."""
-    return "".join(f"[{m['role']}]\n{m['content']}\n\n" for m in messages)
