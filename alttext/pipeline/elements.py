@@ -50,7 +50,7 @@ class Elements:
     state: bool
 
     def missing(self) -> tuple[str, ...]:
-        return tuple(name for name in ("subject", "scene", "state") if not getattr(self, name))
+        return tuple(name for name, given in (("subject", self.subject), ("scene", self.scene), ("state", self.state)) if not given)
 
 
 def check(text: str, language: str = "en") -> Elements:
