@@ -402,3 +402,14 @@ def test_a_writer_without_batch_size_keep_or_forget_gets_the_plain_defaults() ->
     describe([MEADOW] * 11, contexts, dataclasses.replace(SETTINGS, batch_size=3, concurrency=5),
              captioner=ScriptedCaptioner(["a meadow under a blue sky with a yellow sun"]), writer=writer)
     assert writer.batches == [5, 5, 1]  # batch_size None: the larger of batch_size and concurrency
+
+
+def test_the_judge_holds_the_length_budget_and_the_writer_label_names_the_model_that_wrote() -> None:
+    from alttext.pipeline.backends import writer_label
+    from alttext.pipeline.judge import Judge
+    from alttext.pipeline.prompt import budget
+
+    default, short = Judge.from_settings(dataclasses.replace(SETTINGS, length=0)), Judge.from_settings(SETTINGS)
+    assert (default.budget("en"), default.budget("zh")) == (budget("en"), budget("zh"))  # 0: each language's own length
+    assert (short.budget("en").maximum, short.budget("zh").maximum) == (90, 90)
+    assert writer_label(SETTINGS) == "qwen3-0.6b" and writer_label(dataclasses.replace(SETTINGS, backend="none")) == ""
