@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alttext import messages
 from alttext.model import Finding, Settings
-from alttext.scan.events import Event, ImageEvent, MarkerEvent
+from alttext.scan.events import MAX_NESTING, Event, ImageEvent, MarkerEvent
 from alttext.scan.lines import LineIndex
 from alttext.scan.paths import GlobSet, kind_of, relative_path
 from alttext.scan.rules import RULE_IDS, may_hold_image, weak_reason
@@ -71,39 +71,47 @@ def scan_text(
                 enabled -= set(event.rules or RULE_IDS)
             elif event.kind == "enable":
                 enabled |= set(event.rules or RULE_IDS) & allowed
-            elif event.kind == "unknown" and warnings is not None:
-                line, column = index.position(event.start)
-                warnings.append(messages.UNKNOWN_DIRECTIVE.format(path=path, line=line, column=column, text=event.rules[0]))
-            elif event.kind == "too-deep" and (unchecked if unchecked is not None else warnings) is not None:
-                from alttext.scan.markdown import MAX_NESTING
-
-                line, column = index.position(event.start)
-                (unchecked if unchecked is not None else warnings).append(  # type: ignore[union-attr]
-                    messages.TOO_DEEP.format(path=path, line=line, column=column, limit=MAX_NESTING))
+            else:
+                _note(event, path, index, warnings, unchecked if unchecked is not None else warnings)
             continue
-        line, column = index.position(event.start)
+        line = index.position(event.start)[0]
         # A marker speaks for the next image only, on its own line or the line after it.
         marker = pending[0] if pending and line - pending[1] in (0, 1) else None
         pending = None
-        if marker == "ignore":
-            continue
-        verdict = event.verdict
-        rule, message = verdict.rule, verdict.message
-        # ALT003 stays: an image that is all its link holds is never decorative.
-        if rule == "ALT001" and marker == "decorative":
-            continue
-        if rule is None:
-            if not ("ALT002" in enabled and verdict.alt and not verdict.decorative and not verdict.dynamic):
-                continue
-            reason = weak_reason(verdict.alt, event.src, settings.languages)
-            if reason is None:
-                continue
-            rule = "ALT002"
-            message = messages.WEAK.format(src=event.src, alt=" ".join(verdict.alt.split()), reason=reason)
-        if rule not in enabled:
-            continue
-        findings.append(finding_at(path, event, index, rule, message, engine))
+        ruled = _rule(event, marker, enabled, settings.languages)
+        if ruled:
+            findings.append(finding_at(path, event, index, *ruled, engine))
     return tuple(findings)
+
+
+def _note(event: MarkerEvent, path: str, index: LineIndex, warnings: list[str] | None, unchecked: list[str] | None) -> None:
+    """The line for a comment that looks like a directive and is none, or for a part too deeply
+    nested to be checked."""
+    line, column = index.position(event.start)
+    if event.kind == "unknown" and warnings is not None:
+        warnings.append(messages.UNKNOWN_DIRECTIVE.format(path=path, line=line, column=column, text=event.rules[0]))
+    elif event.kind == "too-deep" and unchecked is not None:
+        unchecked.append(messages.TOO_DEEP.format(path=path, line=line, column=column, limit=MAX_NESTING))
+
+
+def _rule(event: ImageEvent, marker: str | None, enabled: set[str], languages: tuple[str, ...]) -> tuple[str, str] | None:
+    """The rule ``event`` breaks and its message, under the marker before it and the enabled rules."""
+    if marker == "ignore":
+        return None
+    verdict = event.verdict
+    rule, message = verdict.rule, verdict.message
+    # ALT003 stays: an image that is all its link holds is never decorative.
+    if rule == "ALT001" and marker == "decorative":
+        return None
+    if rule is None:
+        if not ("ALT002" in enabled and verdict.alt and not verdict.decorative and not verdict.dynamic):
+            return None
+        reason = weak_reason(verdict.alt, event.src, languages)
+        if reason is None:
+            return None
+        rule = "ALT002"
+        message = messages.WEAK.format(src=event.src, alt=" ".join(verdict.alt.split()), reason=reason)
+    return (rule, message) if rule in enabled else None
 
 
 def finding_at(path: str, event: ImageEvent, index: LineIndex, rule: str, message: str, engine: str) -> Finding:

@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 from alttext.scan.rules import Verdict
 
+# markdown-it parses nothing inside a container this deep (its guard against deep recursion). The
+# commonmark preset's 20 hid images 20 block quotes deep; 100 is markdown-it's default preset's
+# value, a few hundred Python frames at most. Past it the scanner says so (a "too-deep" marker).
+MAX_NESTING = 100
+
 
 @dataclass(frozen=True)
 class ImageEvent:

@@ -17,17 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from alttext.scan import templates
-from alttext.scan.events import Event, ImageEvent, MarkerEvent
+from alttext.scan.events import MAX_NESTING, Event, ImageEvent, MarkerEvent
 from alttext.scan.html import link_close, link_open, scan_html
 from alttext.scan.lines import BREAK, LineIndex, split_lines
 from alttext.scan.rules import IMAGE_TAG, markdown_verdict, may_hold_image
 from alttext.scan.templates import dedent_mkdocs, reveal
 
 _FRONT_MATTER_FENCES = {"---": ("---", "..."), "+++": ("+++",)}
-# markdown-it parses nothing inside a container this deep (its guard against deep recursion). The
-# commonmark preset's 20 hid images 20 block quotes deep; 100 is markdown-it's default preset's
-# value, a few hundred Python frames at most. Past it the scanner says so (a "too-deep" marker).
-MAX_NESTING = 100
 
 
 def _with_span(rule: Callable[[Any, bool], bool]) -> Callable[[Any, bool], bool]:
