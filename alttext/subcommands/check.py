@@ -13,7 +13,7 @@ from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, Report, Setting
 from alttext.options import given
 from alttext.report import github, render
 from alttext.report.text import summary
-from alttext.scan.files import check_file, check_paths
+from alttext.scan import files
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,10 +46,10 @@ def _report(args: argparse.Namespace, cli: dict[str, Any], settings: Settings) -
         for found, paths in config_groups(args.paths).items()]
     if args.paths == ["-"]:  # an editor's buffer, named by --stdin-filename for its dialect and the output
         name = args.stdin_filename or "stdin.md"
-        result = check_file(name, load_settings(cli, config_path=args.config, cwd=os.path.dirname(os.path.abspath(name))),
-                            data=sys.stdin.buffer.read())
+        result = files.check_file(name, load_settings(cli, config_path=args.config, cwd=os.path.dirname(os.path.abspath(name))),
+                                  data=sys.stdin.buffer.read())
         return Report(1, result.findings, (result.error,) if result.error else (), result.warnings)
-    reports = [check_paths(paths, group) for group, paths in groups]
+    reports = [files.check_paths(paths, group) for group, paths in groups]
     return Report(sum(r.files_checked for r in reports), tuple(f for r in reports for f in r.findings),
                   tuple(e for r in reports for e in r.errors), tuple(w for r in reports for w in r.warnings))
 
