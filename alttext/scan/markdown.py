@@ -397,42 +397,48 @@ def scan_markdown(text: str, index: LineIndex | None = None, *, engine: str = "g
             end = lmap.offset(len(content) - 1) if content else None
             if end is not None:
                 row_cursor[first] = end + 1 - index.offset(first, shifts[first])
-        # Plain text before the first character that can open a construct reaching an image
-        # (code span, link, HTML, escape, image) cannot change what is an image: skip it.
-        opener = _INLINE_OPENER.search(content)
-        cut = 0 if everything else opener.start() if opener else len(content)
-        tail = content[cut:] if cut else content
-        children: list[Any] = []
-        md.inline.parse(tail, md, env, children)
-        sole = _sole_link_content(children)
-        link = None  # an open raw-HTML <a href>, whose name depends on what follows
-        for k, child in enumerate(children):
-            if link is not None and child.type == "text" and child.content.strip():
-                link.text = True
-            if child.meta.get("src") is not tail:
-                continue
-            a, b = (cut + p for p in child.meta["span"])
-            if child.type == "html_inline":
-                if link_close(child.content) and link is not None:
-                    link.close(events)
-                    link = None
-                opened = link_open(child.content)
-                if opened is not None:
-                    link = opened
-                    continue
-                found = _html_events(child.content, a, view, lmap, fallback)
-                if link is not None:
-                    link.images += [(len(events) + n, e.names_link) for n, e in enumerate(found) if isinstance(e, ImageEvent) and e.element == "img"]
-                events.extend(found)
-            elif child.type == "image":
-                raw = content[a:b]
-                alt = reveal(_alt_text(child.children or []))
-                src = reveal(child.attrGet("src") or "")
-                start, end, exact = _locate(view, lmap, a, b, raw, fallback)
-                verdict = markdown_verdict(src, alt, linked=k in sole)
-                if link is not None:
-                    link.images.append((len(events), bool(alt.strip())))
-                events.append(ImageEvent(start, end, "markdown", _syntax(raw, child.content), src, verdict, exact))
-        if link is not None:
-            link.close(events)
+        _inline_events(md, env, content, view, lmap, fallback, events, everything)
     return events
+
+
+def _inline_events(md: Any, env: dict[str, Any], content: str, view: str, lmap: _LineMap, fallback: int, events: list[Event],
+                   everything: bool) -> None:
+    """The images and raw HTML of one inline block, added to ``events``."""
+    # Plain text before the first character that can open a construct reaching an image
+    # (code span, link, HTML, escape, image) cannot change what is an image: skip it.
+    opener = _INLINE_OPENER.search(content)
+    cut = 0 if everything else opener.start() if opener else len(content)
+    tail = content[cut:] if cut else content
+    children: list[Any] = []
+    md.inline.parse(tail, md, env, children)
+    sole = _sole_link_content(children)
+    link = None  # an open raw-HTML <a href>, whose name depends on what follows
+    for k, child in enumerate(children):
+        if link is not None and child.type == "text" and child.content.strip():
+            link.text = True
+        if child.meta.get("src") is not tail:
+            continue
+        a, b = (cut + p for p in child.meta["span"])
+        if child.type == "html_inline":
+            if link_close(child.content) and link is not None:
+                link.close(events)
+                link = None
+            opened = link_open(child.content)
+            if opened is not None:
+                link = opened
+                continue
+            found = _html_events(child.content, a, view, lmap, fallback)
+            if link is not None:
+                link.images += [(len(events) + n, e.names_link) for n, e in enumerate(found) if isinstance(e, ImageEvent) and e.element == "img"]
+            events.extend(found)
+        elif child.type == "image":
+            raw = content[a:b]
+            alt = reveal(_alt_text(child.children or []))
+            src = reveal(child.attrGet("src") or "")
+            start, end, exact = _locate(view, lmap, a, b, raw, fallback)
+            verdict = markdown_verdict(src, alt, linked=k in sole)
+            if link is not None:
+                link.images.append((len(events), bool(alt.strip())))
+            events.append(ImageEvent(start, end, "markdown", _syntax(raw, child.content), src, verdict, exact))
+    if link is not None:
+        link.close(events)
