@@ -30,11 +30,13 @@ from alttext import messages
 from alttext.eval.metrics import PASS_KER, Element, invented, key_element_recall
 from alttext.model import Context, Settings
 from alttext.pipeline import clean as cleaning
-from alttext.pipeline.backends import captioner_backend, captioner_label, writer_quantization
-from alttext.pipeline.describe import Description, describe
+from alttext.pipeline.backends import captioner_backend, captioner_label, writer_label, writer_quantization
+from alttext.pipeline.describe import describe
 from alttext.pipeline.evidence import fact_value
 from alttext.pipeline.evidence.kind import KINDS
-from alttext.pipeline.prompt import LANGUAGES, PROMPT_VERSION, budget, fixed_text
+from alttext.pipeline.judge import Judge
+from alttext.pipeline.prompt import LANGUAGES, PROMPT_VERSION, fixed_text
+from alttext.pipeline.records import Description
 
 REPORT_VERSION = 2
 FIELDS = ("id", "image", "caption", "details", "language", "kind", "key_elements", "references", "context")
@@ -219,7 +221,7 @@ def score(item: Item, text: str, caption: str, settings: Settings, needs_review:
     """How ``text`` (the alt text made for ``item`` from ``caption``) measures up. ``described``:
     the pipeline's description, whose evidence supports words and sets the lower length bound."""
     evidence = list(described.evidence) if described is not None else []
-    b = budget(item.language, settings.length or None)
+    b = Judge.from_settings(settings).budget(item.language)
     if described is not None and described.bounds:  # the bounds the pipeline held the text to
         b = replace(b, minimum=described.bounds[0], maximum=described.bounds[1])
     context = [value for _, value in item.context.items()]
@@ -292,7 +294,7 @@ def report(scores: Sequence[Score], settings: Settings, dataset: str, from_capti
         "dataset": dataset,
         "settings": {
             "backend": settings.backend,
-            "writer_model": "" if settings.backend == "none" else settings.writer_model,
+            "writer_model": writer_label(settings),
             "captioner_backend": "(given)" if from_caption else captioner_backend(settings),
             "captioner": "(given)" if from_caption else captioner_label(settings),
             "ocr": settings.ocr,
