@@ -142,7 +142,7 @@ def _run(command: str, cwd: str, env: dict[str, str], monkeypatch: pytest.Monkey
         assert done.returncode == 0, done.stdout[-2000:]
         return
     assert argv[0] == "alttext", f"{command}: the test cannot run this command; mark its block (needs: gpu, network or ci)"
-    if argv[1] in SERVING:
+    if argv[1] in SERVING and "--export" not in argv:  # review --export writes a page and exits
         _serve_and_stop(argv, cwd, env)
         return
     if argv[1:3] == ["check", "-"]:
