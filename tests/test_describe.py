@@ -335,34 +335,27 @@ def test_backends_are_chosen_by_name() -> None:
     assert make_captioner(dataclasses.replace(base, captioner_backend="openai")) is server  # one per configuration
 
 
-class LazyCaptioner(ScriptedCaptioner):
+class _Loads:
+    """Needs loading, and counts its loads."""
+
+    loads = 0
+
+    @property
+    def loaded(self) -> bool:
+        return self.loads > 0
+
+    def load(self) -> None:
+        self.loads += 1
+
+
+class LazyCaptioner(_Loads, ScriptedCaptioner):
     """A registered captioner that needs loading, with a batch size of its own."""
 
     batch_size = 2
 
-    def __init__(self, captions: list[str]) -> None:
-        super().__init__(captions)
-        self.loads = 0
 
-    @property
-    def loaded(self) -> bool:
-        return self.loads > 0
-
-    def load(self) -> None:
-        self.loads += 1
-
-
-class LazyWriter(ScriptedWriter):
-    def __init__(self, *rounds: list[str]) -> None:
-        super().__init__(*rounds)
-        self.loads = 0
-
-    @property
-    def loaded(self) -> bool:
-        return self.loads > 0
-
-    def load(self) -> None:
-        self.loads += 1
+class LazyWriter(_Loads, ScriptedWriter):
+    pass
 
 
 def test_a_registered_backend_is_used_through_the_declared_interface(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -120,19 +120,25 @@ def test_with_every_internal_there_the_fast_path_loads_without_a_word(blip: str,
     assert capsys.readouterr().err == ""
 
 
-def test_the_public_captioner_runs_alone_and_writes_the_fast_captions(blip: str, capsys: pytest.CaptureFixture[str]) -> None:
-    public = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=8, fast_path=False)
-    public.load()
-    assert not public._fast and not public._grouped and _patched_layers(public._model) == []  # BLIP's own code, every layer
-    assert not any(hasattr(m, "packed_weight") for m in public._model.modules())
+def _count_generate(model: Any) -> list[dict[str, Any]]:
+    """The arguments of each ``model.generate`` call from now on."""
     calls: list[dict[str, Any]] = []
-    generate = public._model.generate
+    generate = model.generate
 
     def counted(**kwargs: Any) -> Any:
         calls.append(kwargs)
         return generate(**kwargs)
 
-    public._model.generate = counted
+    model.generate = counted
+    return calls
+
+
+def test_the_public_captioner_runs_alone_and_writes_the_fast_captions(blip: str, capsys: pytest.CaptureFixture[str]) -> None:
+    public = Captioner(blip, device="cpu", batch_size=2, max_new_tokens=8, fast_path=False)
+    public.load()
+    assert not public._fast and not public._grouped and _patched_layers(public._model) == []  # BLIP's own code, every layer
+    assert not any(hasattr(m, "packed_weight") for m in public._model.modules())
+    calls = _count_generate(public._model)
     got = _captions(public)
     # Two batches for each caption call; caption_pair's second prompt runs for the wanted images only.
     assert len(calls) == 2 + 2 + 4 and all(c["do_sample"] is False and c["num_beams"] == 1 for c in calls)
@@ -156,14 +162,7 @@ def test_the_public_writer_runs_alone_on_generate_with_a_static_cache(qwen: str,
     public.load()
     assert not public._fast and public._model.config._attn_implementation == "sdpa"
     assert not any(hasattr(m, "packed_weight") for m in public._model.modules())
-    calls: list[dict[str, Any]] = []
-    generate = public._model.generate
-
-    def counted(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return generate(**kwargs)
-
-    public._model.generate = counted
+    calls = _count_generate(public._model)
     greedy = public.write(_conversations(), [1, 2, 3])
     assert len(calls) == 2 and all(c["cache_implementation"] == "static" and c["do_sample"] is False for c in calls)
     assert calls[0]["input_ids"].shape[0] == 2 and not calls[0]["attention_mask"][:, 0].all()  # a left-padded batch
