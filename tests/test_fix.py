@@ -436,3 +436,20 @@ def test_a_read_only_page_still_gets_a_diff_and_a_report(site: str) -> None:
         [entry] = json.load(f)["entries"]
     assert entry["alt"] == "A dog running on the grass." and entry["reason"] == ""
     assert _read(path) == b"![](img/cat.jpg)\n"
+
+
+@pytest.mark.parametrize(
+    ("dropped", "lint", "why"),
+    [
+        pytest.param(("It is sunny.",), ("name",), "It is sunny.", id="the dropped sentences first"),
+        pytest.param((), ("length", "name", "length"), "length; name", id="each lint note once"),
+        pytest.param((), (), "the pipeline repaired the text", id="never an empty reason"),
+    ],
+)
+def test_why_a_text_needs_review_is_said_the_same_by_fix_apply_and_watch(dropped: tuple[str, ...], lint: tuple[str, ...], why: str) -> None:
+    from alttext.fixing.finish import why_review
+    from alttext.fixing.fix import Proposal
+    from alttext.model import Finding
+
+    finding = Finding("a.md", 1, 1, 1, 11, "ALT001", "", "a.png", None, "markdown", "md-inline", 0, 10)
+    assert why_review(Proposal(finding, alt="A dog.", dropped=dropped, lint=lint, needs_review=True)) == why

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from alttext import escape, messages
 from alttext.escape import line
 from alttext.fixing.context import places_in
-from alttext.fixing.finish import Finish, Outcome
+from alttext.fixing.finish import Finish, Outcome, why_review
 from alttext.fixing.fix import FileFix, Proposal, collect, describe_all, new_bytes, open_file
 from alttext.fixing.locate import Resolver
 from alttext.model import EXIT_INTERRUPTED, Finding, Settings
@@ -370,7 +370,7 @@ class _Page(Finish):
         template = messages.WATCH_REFRESHED if f.start in self.refreshed else messages.WATCH_ADDED
         self.say(line(template, alt=alt, **where), self.watcher.out)
         if p.needs_review:
-            self.say(line(messages.FIX_REVIEW, path=fix.path, line=f.line, column=f.column, why="; ".join(p.dropped or p.lint)), self.watcher.out)
+            self.say(line(messages.FIX_REVIEW, path=fix.path, line=f.line, column=f.column, why=why_review(p)), self.watcher.out)
         if p.image:
             self.watcher._remember(self.path, p, self.refreshed)
 
