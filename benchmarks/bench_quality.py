@@ -62,9 +62,9 @@ GGUF = "Qwen2.5-Coder-0.5B-Instruct.Q4.gguf"
 def child(args: argparse.Namespace) -> int:
     """Evaluate one dataset with the alttext found first on sys.path (the tree under test)."""
     import dataclasses
+    import importlib
 
     import alttext
-    from alttext.eval import evaluation
     from alttext.config import load_settings
     from alttext.pipeline import describe as pipeline
 
@@ -72,6 +72,9 @@ def child(args: argparse.Namespace) -> int:
     settings = load_settings({k: v for k, v in cli.items() if v}, cwd=args.work)
     settings = dataclasses.replace(settings, cache=False)
     assert os.path.dirname(os.path.dirname(os.path.abspath(alttext.__file__))) == os.path.abspath(args.child), alttext.__file__
+    # The tree may be from before eval/ held the evaluation (it was alttext/evaluation.py until #26).
+    moved = os.path.isdir(os.path.join(args.child, "alttext", "eval"))
+    evaluation = importlib.import_module("alttext.eval.evaluation" if moved else "alttext.evaluation")
     items = evaluation.load_dataset(args.dataset, settings, args.from_caption)
     if args.limit:
         items = items[: args.limit]
