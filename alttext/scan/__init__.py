@@ -16,7 +16,6 @@ def enabled_rules(settings: Settings, path: str) -> set[str]:
     rules = set(settings.select) if settings.select else {"ALT001", "ALT003", *(("ALT002",) if settings.strict else ())}
     rules -= set(settings.ignore)
     if settings.per_file_ignores:
-
         rel = relative_path(path, settings.root)
         for pattern, ignored in settings.per_file_ignores:
             if GlobSet([pattern]).match(rel):
