@@ -446,7 +446,7 @@ def test_a_read_only_page_still_gets_a_diff_and_a_report(site: str) -> None:
         pytest.param((), (), "the pipeline repaired the text", id="never an empty reason"),
     ],
 )
-def test_why_a_text_needs_review_is_said_the_same_by_fix_apply_and_watch(dropped: tuple[str, ...], lint: tuple[str, ...], why: str) -> None:
+def test_why_a_text_needs_review(dropped: tuple[str, ...], lint: tuple[str, ...], why: str) -> None:
     from alttext.fixing.finish import why_review
     from alttext.fixing.fix import Proposal
     from alttext.model import Finding
