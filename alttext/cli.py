@@ -103,7 +103,7 @@ def _watch(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     watch = commands.add_parser("watch", help="add alt text to new images as you save (loads the models)")
     watch.add_argument("paths", nargs="*", metavar="PATH", help=_PATHS)
     watch.add_argument("--report", action="store_true", help="print the proposed alt text; change no file")
-    watch.add_argument("--debounce", type=float, default=0.5, metavar="SECONDS", help="act once a file has been quiet this long (default: 0.5)")
+    watch.add_argument("--debounce", type=float, default=0.5, metavar="SECONDS", help="act once a file has been quiet this long (default: %(default)s)")
     add_flags(watch, "watch", "strict", "fetch_remote", "follow_symlinks", "include", "exclude", "respect_ignore", "engine", *PIPELINE, "cache")
     return watch
 

@@ -142,7 +142,11 @@ def _folder(value: Any) -> str:
 class Flag:
     """An option's command-line flag. Its value is checked like the file's (``Option.parse``);
     ``type`` converts first where argparse itself should refuse a bad value. A flag without a
-    ``metavar`` whose option is a ``Choice`` lists the choices."""
+    ``metavar`` whose option is a ``Choice`` lists the choices.
+
+    The help names the default through fields, so that it is written once (in ``Settings``):
+    ``{default}`` is the option's default; for a ``Choice``, ``{mark[NAME]}`` is ``mark`` where
+    NAME is the default and nothing elsewhere, and ``{choices}`` the choices with the mark."""
 
     names: tuple[str, ...]
     help: str
@@ -150,6 +154,7 @@ class Flag:
     metavar: str | None = None
     type: Callable[[str], Any] | None = None
     help_in: Mapping[str, str] = field(default_factory=dict)  # the help in other words, by subcommand
+    mark: str = " (default)"
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,8 @@ class Option:
 
     name: str
     parse: Callable[[Any], Any]  # a value from the file, the environment or a flag -> the setting; ValueError
+    # Its heading in the option reference: one per option, for readers. The groups modules take
+    # (``Settings.remote``, ``images``) are cut by use instead, and share options (``timeout``).
     group: str
     meaning: str  # for the option reference
     flag: Flag | None = None
@@ -170,6 +177,14 @@ class Option:
     @property
     def default(self) -> Any:
         return _DEFAULTS[self.name]
+
+    def help(self, command: str) -> str:
+        """The flag's help in ``command``, its fields filled in (see ``Flag``)."""
+        assert self.flag is not None, self.name
+        names = self.parse.names() if isinstance(self.parse, Choice) else ()
+        mark = {name: self.flag.mark if name == self.default else "" for name in names}
+        choices = ", ".join(name + mark[name] for name in names)
+        return self.flag.help_in.get(command, self.flag.help).format(default=self.default, mark=mark, choices=choices)
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
@@ -198,7 +213,7 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
            Flag(("--strict",), "also report weak alt text (ALT002)", "store_true",
                 help_in={"fix": "also replace weak alt text (ALT002)", "watch": "also replace weak alt text (ALT002)"})),
     Option("format", _one_of(*FORMATS), CHECKING, "`text`, `json`, `sarif`, `github`, `junit` or `gitlab`",
-           Flag(("--format",), "output format (default: text): " + ", ".join(FORMATS))),
+           Flag(("--format",), "output format (default: {default}): " + ", ".join(FORMATS))),
     Option("quiet", _bool, CHECKING, "no summary line",
            Flag(("--quiet", "-q"), "no summary line", "store_true",
                 help_in={"fix": "no summary line or progress bar", "apply": "no summary lines"})),
@@ -207,14 +222,14 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("jobs", _non_negative_int, CHECKING, "processes (0: one per CPU)",
            Flag(("--jobs", "-j"), "processes to use (default: one per CPU)", metavar="N", type=int)),
     Option("engine", _one_of("auto", *ENGINES), CHECKING, "Markdown dialect: " + ", ".join(f"`{e}`" for e in ("auto", *ENGINES)),
-           Flag(("--engine",), "Markdown dialect: " + ", ".join(("auto (default)", *ENGINES)), metavar="NAME",
-                help_in={"fix": "Markdown dialect (default: auto)", "watch": "Markdown dialect (default: auto)"})),
+           Flag(("--engine",), "Markdown dialect: {choices}", metavar="NAME",
+                help_in={"fix": "Markdown dialect (default: {default})", "watch": "Markdown dialect (default: {default})"})),
     Option("engines", _engines, CHECKING, 'per-glob dialects, first match wins: `engines = { "legacy/**" = "commonmark" }`', table=True),
     Option("captioner_backend", Choice(lambda: tuple(backends.CAPTIONERS)), DESCRIBING,
            "captioner: `blip` (in process), `openai` (a vision model on an OpenAI-compatible server), `none` "
            "(see [docs/backends.md](backends.md))",
-           Flag(("--captioner-backend",), "the captioner: blip (in process, default), openai (a vision model on an OpenAI-compatible "
-                "server), none (the picture's text, kind, metadata and colours alone)",
+           Flag(("--captioner-backend",), "the captioner: blip (in process{mark[blip]}), openai (a vision model on an OpenAI-compatible "
+                "server{mark[openai]}), none (the picture's text, kind, metadata and colours alone{mark[none]})", mark=", default",
                 help_in={"models": f"captioner backend {_CONFIGURED}; only blip downloads a model"})),
     Option("captioner", _text, DESCRIBING, 'BLIP model: hub id or local folder; `"none"` describes from the picture\'s text, kind, '
            "metadata and colours alone",
@@ -232,12 +247,14 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
                 "text decoder in fp32; fp32 elsewhere. bf16: all of BLIP in bfloat16")),
     Option("ocr", _one_of("auto", "on", "off"), DESCRIBING,
            "read the text in images (the `ocr` extra): `auto` when it is installed, `on` (required), `off`",
-           Flag(("--ocr",), "read the text in images (the ocr extra): auto uses it when installed (default), on requires it")),
+           Flag(("--ocr",), "read the text in images (the ocr extra): auto uses it when installed{mark[auto]}, "
+                "on requires it{mark[on]}")),
     Option("backend", Choice(lambda: tuple(backends.WRITERS)), DESCRIBING,
            "writer: `transformers` (in process), `openai` (any OpenAI-compatible server), `none` (the alt text composed from "
            "the evidence)",
-           Flag(("--backend",), "the writer: transformers (in process, default), openai (an OpenAI-compatible server), "
-                "none (the alt text composed from the evidence, no model)", help_in={"models": f"writer backend {_CONFIGURED}"})),
+           Flag(("--backend",), "the writer: transformers (in process{mark[transformers]}), openai (an OpenAI-compatible "
+                "server{mark[openai]}), none (the alt text composed from the evidence, no model{mark[none]})", mark=", default",
+                help_in={"models": f"writer backend {_CONFIGURED}"})),
     Option("writer_model", _text, DESCRIBING,
            "hub id, local folder or `.gguf` file for `transformers`; the server's model name for `openai`",
            Flag(("--model",), "writer model: hub id, local folder, or the server's model name", metavar="ID",
@@ -245,7 +262,7 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("base_url", _text, DESCRIBING, "the OpenAI-compatible server, with or without `/v1`",
            Flag(("--base-url",), "OpenAI-compatible server, with or without /v1", metavar="URL")),
     Option("language", _one_of("en", "zh", "auto"), DESCRIBING, "`en`, `zh`, or `auto` (the page's `lang`)",
-           Flag(("--language",), "language of the alt text; auto follows each page's lang (default: en)")),
+           Flag(("--language",), "language of the alt text; auto follows each page's lang (default: {default})")),
     Option("language_fallback", _bool, DESCRIBING,
            "accept alt text in another language when none in the page's language can be made",
            Flag(("--language-fallback",), "accept alt text in another language when none in the page's language can be made",
@@ -253,10 +270,10 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("length", _non_negative_int, DESCRIBING, "target alt text length in characters (0: 125 for English, 60 for Chinese)",
            Flag(("--length",), "target length in characters", metavar="N", type=int)),
     Option("device", _one_of("auto", "cpu", "cuda", "mps"), DESCRIBING, "`auto` (CUDA, then MPS, then CPU), `cpu`, `cuda`, `mps`",
-           Flag(("--device",), "where in-process models run (default: auto: CUDA, then MPS, then the CPU)")),
+           Flag(("--device",), "where in-process models run (default: {default}{mark[auto]})", mark=": CUDA, then MPS, then the CPU")),
     Option("batch_size", _positive_int, DESCRIBING, "images per captioning and generation batch (on a CPU with AMX, 16 was faster "
            "and took about 0.3 GB more; see [benchmarks/README.md](../benchmarks/README.md))",
-           Flag(("--batch-size",), "images per captioning and writing batch (default: 8)", metavar="N", type=int)),
+           Flag(("--batch-size",), "images per captioning and writing batch (default: {default})", metavar="N", type=int)),
     Option("concurrency", _positive_int, DESCRIBING, "requests in flight to an OpenAI-compatible server"),
     Option("timeout", _seconds, DESCRIBING, "seconds per request to the server"),
     Option("retries", _non_negative_int, DESCRIBING, "retries of a request (timeouts, 429, 5xx), with exponential backoff"),
@@ -266,7 +283,7 @@ OPTIONS: dict[str, Option] = {option.name: option for option in (
     Option("quantize", _one_of("auto", "none", "int8"), DESCRIBING, "`int8`: the in-process writer's linear layers in int8 "
            "through torchao, on CPU (the `int8` extra); `auto`: int8 where torchao is installed and the CPU is an x86-64 one "
            "without AMX, where it measured faster; `none` (see [docs/performance.md](performance.md))",
-           Flag(("--quantize",), "int8: the in-process writer quantized on CPU; auto (default): where it is the faster")),
+           Flag(("--quantize",), "int8{mark[int8]}: the in-process writer quantized on CPU; auto{mark[auto]}: where it is the faster")),
     Option("cache", _bool, DESCRIBING, "reuse descriptions from the cache (`--no-cache` turns it off for one run)",
            Flag(("--no-cache",), "neither read nor write the description cache", "store_false")),
     Option("cache_dir", _text, DESCRIBING, "the cache folder, relative to the project root (or absolute)"),
@@ -293,7 +310,7 @@ def add_flags(parser: argparse.ArgumentParser, command: str, *names: str) -> Non
         extra: dict[str, Any] = {k: v for k, v in (("action", flag.action), ("metavar", flag.metavar), ("type", flag.type)) if v}
         if flag.metavar is None and isinstance(option.parse, Choice):
             extra["choices"] = option.parse.names()
-        parser.add_argument(*flag.names, dest=name, default=None, help=flag.help_in.get(command, flag.help), **extra)
+        parser.add_argument(*flag.names, dest=name, default=None, help=option.help(command), **extra)
     parser.set_defaults(option_names=(*(parser.get_default("option_names") or ()), *names))
 
 

@@ -131,3 +131,22 @@ def test_views_hold_what_the_leaf_modules_need() -> None:
     assert (s.remote.remote_allow_private, s.remote.timeout, s.remote.max_image_size) == (True, 3.0, 9)
     assert (s.images.root, s.images.site_root, s.images.static_dirs, s.images.fetch_remote, s.images.remote) == \
         ("/site", "web", ("pub",), True, s.remote)
+
+
+@pytest.mark.parametrize(
+    ("name", "default", "command", "shown"),
+    [
+        pytest.param("engine", "gfm", "check", "Markdown dialect: auto, commonmark, gfm (default), mdx, mkdocs, jekyll, hugo", id="choices"),
+        pytest.param("engine", "gfm", "fix", "Markdown dialect (default: gfm)", id="default"),
+        pytest.param("backend", "openai", "fix", "the writer: transformers (in process), openai (an OpenAI-compatible server, "
+                     "default), none (the alt text composed from the evidence, no model)", id="mark"),
+        pytest.param("device", "cpu", "fix", "where in-process models run (default: cpu)", id="auto-explained-only-as-default"),
+        pytest.param("batch_size", 16, "fix", "images per captioning and writing batch (default: 16)", id="number"),
+    ],
+)
+def test_a_flags_help_names_the_default_of_settings(monkeypatch: pytest.MonkeyPatch, name: str, default: object, command: str,
+                                                    shown: str) -> None:
+    from alttext import options
+
+    monkeypatch.setitem(options._DEFAULTS, name, default)
+    assert options.OPTIONS[name].help(command) == shown
