@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 # Exit codes: 0 nothing to do; 1 findings left, or files rewritten; 2 usage, configuration, an
@@ -71,9 +72,10 @@ class Report:
 
 @dataclass(frozen=True)
 class RemotePolicy:
-    """What fetching a remote image may do (``alttext.fixing.remote``)."""
+    """What fetching a remote image may do (``alttext.fixing.remote``); ``max_image_size`` also
+    caps ``data:`` URIs."""
 
-    remote_allow_private: bool
+    allow_private: bool
     timeout: float
     max_image_size: int
 
@@ -86,70 +88,68 @@ class ImageSources:
     site_root: str
     static_dirs: tuple[str, ...]
     fetch_remote: bool
-    max_image_size: int
     remote: RemotePolicy
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything a run depends on, resolved from CLI > env > file > defaults. These are the
-    defaults; ``alttext.options`` declares each option's checks, flag and meaning. A module that
-    needs one part takes its group (``remote``, ``images``)."""
+    defaults; ``alttext.options`` declares each option's checks, flag, meaning and heading. A
+    module that needs one part takes its group (``remote``, ``images``), made once per Settings."""
 
     include: tuple[str, ...] = ("*.md", "*.markdown", "*.mdx", "*.html", "*.htm", "*.xhtml")
     exclude: tuple[str, ...] = ()
-    respect_ignore: bool = True  # leave out what .gitignore and .ignore files leave out
+    respect_ignore: bool = True
     strict: bool = False
-    select: tuple[str, ...] = ()  # the rules to report (): ALT001 and ALT003, and ALT002 under strict
-    ignore: tuple[str, ...] = ()  # rules not to report
-    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, rules), for the files that match
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, rules)
     format: str = "text"
     quiet: bool = False
     max_file_size: int = 20 * 1024 * 1024
     languages: tuple[str, ...] = ("en",)
     jobs: int = 0
     engine: str = "auto"
-    engines: tuple[tuple[str, str], ...] = ()  # (glob, engine), first match wins
-    # The describe pipeline.
-    captioner_backend: str = "blip"  # blip (in process) | openai (a vision model on an OpenAI-compatible server) | none
-    captioner: str = "Salesforce/blip-image-captioning-base"  # the BLIP hub id or folder; "none" is the none backend
-    captioner_base_url: str = ""  # the captioner's server; "": the writer's base_url
-    captioner_model: str = ""  # the captioner server's model; "": the writer's writer_model
-    ocr: str = "auto"  # auto (read text in images when the ocr extra is installed) | on | off
-    captioner_precision: str = "auto"  # auto (fp16 on CUDA; bf16 vision encoder, fp32 decoder on a CPU with native bf16; else fp32) | fp32 | bf16
-    backend: str = "transformers"  # transformers | openai | none
+    engines: tuple[tuple[str, str], ...] = ()  # (glob, engine)
+    captioner_backend: str = "blip"
+    captioner: str = "Salesforce/blip-image-captioning-base"
+    captioner_base_url: str = ""
+    captioner_model: str = ""
+    ocr: str = "auto"
+    captioner_precision: str = "auto"
+    backend: str = "transformers"
     writer_model: str = "Qwen/Qwen3-0.6B"
     base_url: str = "http://localhost:8000/v1"
-    language: str = "en"  # en | zh | auto
-    language_fallback: bool = False  # accept alt text in another language when none in the page's can be made
-    length: int = 0  # target characters; 0: the language's default
+    language: str = "en"
+    language_fallback: bool = False
+    length: int = 0
     device: str = "auto"
     batch_size: int = 8
     concurrency: int = 4
     timeout: float = 60.0
     retries: int = 2
-    grounding: str = "strict"  # strict | lenient | off
-    quantize: str = "auto"  # auto | none | int8 (the transformers writer, on CPU)
+    grounding: str = "strict"
+    quantize: str = "auto"
     cache: bool = True
-    cache_dir: str = ".alttext-cache"  # relative to the project root
-    # Finding the image files (fix).
-    site_root: str = ""  # where root-relative /img/a.png resolve; "" : the site's own folder
-    static_dirs: tuple[str, ...] = ()  # more folders served at the site root; () : the engine's
+    cache_dir: str = ".alttext-cache"
+    site_root: str = ""
+    static_dirs: tuple[str, ...] = ()
     fetch_remote: bool = False
-    remote_allow_private: bool = False  # allow loopback and private addresses for remote images
-    max_image_size: int = 20 * 1024 * 1024  # bytes, for data: URIs and remote images
-    # Writing: a page whose real path is outside the project (a symlink out) is left alone.
+    remote_allow_private: bool = False
+    max_image_size: int = 20 * 1024 * 1024
     follow_symlinks: bool = False
+    # Not options: the folder of the configuration file (or the working directory), and that file.
     root: str = "."
     config_file: str | None = None
 
-    @property
+    # A frozen dataclass still lets cached_property store its value in the instance's __dict__.
+    @functools.cached_property
     def remote(self) -> RemotePolicy:
         return RemotePolicy(self.remote_allow_private, self.timeout, self.max_image_size)
 
-    @property
+    @functools.cached_property
     def images(self) -> ImageSources:
-        return ImageSources(self.root, self.site_root, self.static_dirs, self.fetch_remote, self.max_image_size, self.remote)
+        return ImageSources(self.root, self.site_root, self.static_dirs, self.fetch_remote, self.remote)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -92,8 +93,6 @@ def test_captioner_settings_default_to_the_writers(tmp_path: os.PathLike[str]) -
 
 
 def test_every_setting_is_an_option() -> None:
-    import dataclasses
-
     from alttext.model import Settings
     from alttext.options import OPTIONS
 
@@ -128,9 +127,11 @@ def test_views_hold_what_the_leaf_modules_need() -> None:
 
     s = Settings(root="/site", site_root="web", static_dirs=("pub",), fetch_remote=True, max_image_size=9, timeout=3.0,
                  remote_allow_private=True)
-    assert (s.remote.remote_allow_private, s.remote.timeout, s.remote.max_image_size) == (True, 3.0, 9)
+    assert (s.remote.allow_private, s.remote.timeout, s.remote.max_image_size) == (True, 3.0, 9)
     assert (s.images.root, s.images.site_root, s.images.static_dirs, s.images.fetch_remote, s.images.remote) == \
         ("/site", "web", ("pub",), True, s.remote)
+    assert s.images is s.images and s.images.remote is s.remote  # made once, on first use
+    assert dataclasses.replace(s, timeout=4.0).images.remote.timeout == 4.0  # and again for other settings
 
 
 @pytest.mark.parametrize(

@@ -166,7 +166,7 @@ class Resolver:
         if not m:
             return Resolved(None, "a malformed data: URI")
         kind, params, payload = m.group(1).strip().lower(), m.group(2).lower(), m.group(3)
-        limit = self.sources.max_image_size
+        limit = self.sources.remote.max_image_size
         # base64 takes 4 characters for 3 bytes: refuse oversized payloads before decoding.
         if len(payload) * 3 // 4 > limit + 3:
             return Resolved(None, f"the data: URI is over max_image_size ({limit} bytes)")

@@ -1,10 +1,10 @@
 """Remote images, only when asked for (``--fetch-remote``), under a policy.
 
 - http and https only, also after a redirect (never ``file:`` or any other scheme);
-- every address the host resolves to must be public, unless ``remote_allow_private``: no
-  loopback, private, link-local, multicast, reserved or unspecified address, nor an IPv6 address
-  that carries one of those IPv4 addresses, so that a page cannot make alttext read the machine's
-  own services;
+- every address the host resolves to must be public, unless the policy says ``allow_private``
+  (the option ``remote_allow_private``): no loopback, private, link-local, multicast, reserved or
+  unspecified address, nor an IPv6 address that carries one of those IPv4 addresses, so that a
+  page cannot make alttext read the machine's own services;
 - the connection goes to an address that was checked: the name is resolved once per request
   and never again (a DNS server that answers a public address first and a private one next does
   not get through), with the name kept for the Host header, TLS SNI and the certificate check;
@@ -68,7 +68,7 @@ def _addresses(url: str, policy: RemotePolicy) -> list[str]:
     except socket.gaierror as exc:
         raise RemoteError(f"cannot resolve {parts.hostname}: {exc.strerror}") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not policy.remote_allow_private:
+    if not policy.allow_private:
         for text in addresses:
             address = ipaddress.ip_address(text.split("%", 1)[0])
             if not _public(address):
