@@ -35,7 +35,7 @@ from alttext.pipeline.evidence.kind import Features, measure
 from alttext.pipeline.images import ImageError, LoadedImage, load_image_file
 from alttext.pipeline.judge import CAPTIONED_KINDS, Judge
 from alttext.pipeline.prompt import PROMPT_VERSION, resolve_language
-from alttext.pipeline.records import Description, Job, Outcome, chunks
+from alttext.pipeline.records import Decision, Description, Job, chunks
 from alttext.pipeline.writer_transformers import seed_for
 from alttext.progress import Progress
 
@@ -194,8 +194,8 @@ def _run(jobs: list[Job], settings: Settings, captioner: Captioner | None, write
     caption_s = time.perf_counter() - started - evidence_s
     judge = Judge.from_settings(settings)
     for job in jobs:
-        job.outcome = _unwritten(job, judge, settings.backend)
-    todo = [job for job in jobs if job.outcome is None]
+        job.decision = _unwritten(job, judge, settings.backend)
+    todo = [job for job in jobs if job.decision is None]
     if todo:
         _write(todo, settings, judge, writer, progress)
     progress.done()
@@ -209,11 +209,11 @@ def _run(jobs: list[Job], settings: Settings, captioner: Captioner | None, write
 
 def _result(job: Job, judge: Judge, made: dict[str, str], timings: dict[str, float]) -> Description:
     """The job's description: what was measured of the picture, and what was decided."""
-    assert job.outcome is not None
+    assert job.decision is not None
     b = judge.budget(job.language, job.evidence)
     return Description(image=job.path, caption=job.evidence.caption, language=job.language, kind=job.evidence.kind,
                        evidence=tuple(job.evidence.facts(job.language)), bounds=(b.minimum, b.maximum), error=job.error,
-                       timings=timings, **made, **asdict(job.outcome))
+                       timings=timings, **made, **asdict(job.decision))
 
 
 def _load(jobs: list[Job]) -> None:
@@ -338,22 +338,22 @@ def _unknown(captions: Sequence[str], context: Context, language: str) -> tuple[
     return tuple(m for m in machine.missing() if m in page.missing())
 
 
-def _unwritten(job: Job, judge: Judge, backend: str) -> Outcome | None:
-    """The outcome of a job no writer needs to write; None when the writer must write it."""
+def _unwritten(job: Job, judge: Judge, backend: str) -> Decision | None:
+    """The decision for a job no writer needs to write; None when the writer must write it."""
     evidence = job.evidence
     if job.error is not None:
-        return Outcome(needs_review=True)
+        return Decision(needs_review=True)
     if evidence.kind == "decorative":
-        return Outcome(decorative=True, needs_review=True, reason=messages.DECORATIVE.format(why=evidence.kind_reason))
+        return Decision(decorative=True, needs_review=True, reason=messages.DECORATIVE.format(why=evidence.kind_reason))
     if not evidence.substantive and not job.context.link_target:
-        return Outcome(needs_review=True, reason=messages.NO_EVIDENCE, notes=job.warnings)
+        return Decision(needs_review=True, reason=messages.NO_EVIDENCE, notes=job.warnings)
     if backend == "none" or not evidence.substantive:
         return judge.compose(job, needs_review=backend != "none")
     return None
 
 
 def _write(jobs: list[Job], settings: Settings, judge: Judge, writer: Writer | None, progress: Progress) -> None:
-    """The writer's outcome for each job: written once per distinct job, in batches."""
+    """The decision for each job the writer writes: written once per distinct job, in batches."""
     if writer is None:
         writer = make_writer(settings)
         assert writer is not None  # the none backend needs no writer (_unwritten)
@@ -363,7 +363,7 @@ def _write(jobs: list[Job], settings: Settings, judge: Judge, writer: Writer | N
     writing.write(_distinct(jobs), judge, writer, writer.batch_size or max(settings.batch_size, settings.concurrency), progress)
     for job in jobs:
         if job.twin is not None:
-            job.outcome = job.twin.outcome
+            job.decision = job.twin.decision
 
 
 def _ready(backend: Captioner | Writer, role: str, model: str, progress: Progress) -> None:
@@ -374,7 +374,7 @@ def _ready(backend: Captioner | Writer, role: str, model: str, progress: Progres
 
 def _distinct(jobs: list[Job]) -> list[Job]:
     """The jobs to write: one per (picture, evidence, context, language); the others are marked
-    with the job they repeat (``twin``) and take its outcome."""
+    with the job they repeat (``twin``) and take its decision."""
     seen: dict[tuple[Any, ...], Job] = {}
     out = []
     for job in jobs:

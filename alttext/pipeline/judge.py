@@ -19,7 +19,7 @@ from alttext.pipeline import grounding
 from alttext.pipeline.clean import LintFinding
 from alttext.pipeline.evidence import Evidence, compose, visible_items
 from alttext.pipeline.prompt import Budget, budget, build_messages, feedback_lines, instructions
-from alttext.pipeline.records import Job, Outcome
+from alttext.pipeline.records import Decision, Job
 
 # Kinds a caption describes (a second caption can help, and an answer must name its subject): the
 # others are read from their text.
@@ -99,7 +99,7 @@ class Judge:
             findings += grounding.findings(text, job.language, draft.found, known=findings)
         return text, findings
 
-    def settle(self, draft: Draft) -> Outcome:
+    def settle(self, draft: Draft) -> Decision:
         """The first answer that breaks no rule, else the last one without its offending
         sentences, else the text composed from the evidence."""
         log: tuple[str, ...] = ()
@@ -113,14 +113,14 @@ class Judge:
         text = draft.judged[-1][0]
         return self.compose(draft.job, lint=log, rejected=tuple(draft.answers), dropped=(text,) if text else ())
 
-    def _accepted(self, draft: Draft, k: int, log: tuple[str, ...]) -> Outcome:
+    def _accepted(self, draft: Draft, k: int, log: tuple[str, ...]) -> Decision:
         """Answer ``k``, which breaks no rule (the lenient guard keeps it, marked for review)."""
         text, job = draft.judged[k][0], draft.job
         loose = grounding.findings(text, job.language, draft.found) if self.grounding == "lenient" else []
-        return Outcome(text=text, lint=log + tuple(str(f) for f in loose), rejected=tuple(draft.answers[:k]),
+        return Decision(text=text, lint=log + tuple(str(f) for f in loose), rejected=tuple(draft.answers[:k]),
                        needs_review=bool(loose), notes=notes(job, text))
 
-    def _trimmed(self, draft: Draft, log: tuple[str, ...]) -> Outcome | None:
+    def _trimmed(self, draft: Draft, log: tuple[str, ...]) -> Decision | None:
         """The last answer without the sentences that broke a rule, where the rest stands (a length
         finding alone keeps the text as it is, for a person to review); else None."""
         text, findings = draft.judged[-1]
@@ -136,24 +136,24 @@ class Judge:
             return None
         sentences = cleaning.sentences(text, job.language)
         dropped = tuple(f"{s} ({'; '.join(why[k])})" for k, s in enumerate(sentences) if k in why)
-        return Outcome(text=rest, lint=log, dropped=dropped, rejected=tuple(draft.answers[:-1]), needs_review=True, notes=notes(job, rest))
+        return Decision(text=rest, lint=log, dropped=dropped, rejected=tuple(draft.answers[:-1]), needs_review=True, notes=notes(job, rest))
 
     def compose(self, job: Job, needs_review: bool = True, lint: tuple[str, ...] = (), rejected: tuple[str, ...] = (),
-                dropped: tuple[str, ...] = ()) -> Outcome:
+                dropped: tuple[str, ...] = ()) -> Decision:
         """The alt text composed from the evidence alone, in the page's language; or, where that
         cannot be made, none (or another language's, where ``language_fallback`` allows it)."""
         why = {"lint": lint, "rejected": rejected, "dropped": dropped}
         text = compose(job.evidence, job.language, self.budget(job.language).maximum, job.context.link_target)
         said = notes(job, text)
         if text:
-            return Outcome(text=text, needs_review=needs_review, notes=said, **why)
+            return Decision(text=text, needs_review=needs_review, notes=said, **why)
         other = "en" if job.language == "zh" else "zh"
         if self.language_fallback:
             text = compose(job.evidence, other, self.budget(other).maximum, job.context.link_target)
         if text:
-            return Outcome(text=text, needs_review=True, notes=(*said, messages.OTHER_LANGUAGE.format(language=other)), **why)
+            return Decision(text=text, needs_review=True, notes=(*said, messages.OTHER_LANGUAGE.format(language=other)), **why)
         reason = messages.NO_TEXT_IN_LANGUAGE if job.language == "zh" and job.evidence.caption else messages.NO_EVIDENCE
-        return Outcome(needs_review=True, reason=reason, notes=said, **why)
+        return Decision(needs_review=True, reason=reason, notes=said, **why)
 
 
 def notes(job: Job, text: str) -> tuple[str, ...]:

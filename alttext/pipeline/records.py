@@ -1,5 +1,5 @@
 """The records of the describe pipeline: a ``Job`` per listing of an image, filled in stage by stage
-(loaded, evidence gathered, captioned, settled), its ``Outcome`` (what was decided), and the
+(loaded, evidence gathered, captioned, settled), its ``Decision`` (what was decided), and the
 ``Description`` that comes out."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Description:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Decision:
     """What was decided for a listing: the fields of its ``Description`` that are not measured."""
 
     text: str = ""
@@ -70,8 +70,8 @@ class Job:
     evidence: Evidence = Evidence()
     warnings: tuple[str, ...] = ()  # evidence that could not be gathered, for the person reviewing
     seed: int = 0
-    twin: Job | None = None  # an earlier job with the same picture, evidence and page: its outcome is this one's
-    outcome: Outcome | None = None
+    twin: Job | None = None  # an earlier job with the same picture, evidence and page: its decision is this one's
+    decision: Decision | None = None
     result: Description | None = None
 
 

@@ -10,7 +10,7 @@ from alttext.progress import Progress
 
 
 def write(jobs: list[Job], judge: Judge, writer: Writer, size: int, progress: Progress) -> None:
-    """Write, judge and retry once, ``size`` conversations a call; then each job gets its outcome."""
+    """Write, judge and retry once, ``size`` conversations a call; then each job gets its decision."""
     # Batched by language and kind, in page order within each: a batch's rows then share the whole
     # of their instructions and examples, which the writer runs once for all of them.
     drafts = [judge.draft(job) for job in sorted(jobs, key=lambda job: (job.language, job.evidence.kind))]
@@ -32,7 +32,7 @@ def write(jobs: list[Job], judge: Judge, writer: Writer, size: int, progress: Pr
         _attempt(waiting, judge, writer, progress, again=True)
     writer.forget()  # nothing stays kept between runs (watch runs many)
     for d in drafts:
-        d.job.outcome = judge.settle(d)
+        d.job.decision = judge.settle(d)
 
 
 def _attempt(batch: list[Draft], judge: Judge, writer: Writer, progress: Progress, again: bool = False) -> None:
