@@ -200,7 +200,7 @@ def _run(jobs: list[Job], settings: Settings, captioner: Captioner | None, write
         _write(todo, settings, judge, writer, progress)
     progress.done()
     timings = {"evidence_s": round(evidence_s, 3), "caption_s": round(caption_s, 3)}
-    captioned_by = "(given)" if any(job.given is not None for job in jobs) else backends.captioner_label(settings)
+    captioned_by = "(given)" if any(job.given_captions is not None for job in jobs) else backends.captioner_label(settings)
     made = {"backend": settings.backend, "writer_model": backends.writer_label(settings), "prompt_version": PROMPT_VERSION,
             "captioner": captioned_by}
     for job in jobs:
@@ -281,10 +281,10 @@ def _caption(jobs: list[Job], settings: Settings, captioner: Captioner | None, p
     """Captions: the given ones, or the captioner's for raster pictures that are not decorative,
     each picture once; a second caption where the first and the page leave an element out (and the
     captioner gives one)."""
-    if any(job.given is not None for job in jobs):
+    if any(job.given_captions is not None for job in jobs):
         for job in jobs:
-            if job.given is not None:
-                job.evidence = replace(job.evidence, captions=tuple(c for c in job.given if c.strip()))
+            if job.given_captions is not None:
+                job.evidence = replace(job.evidence, captions=tuple(c for c in job.given_captions if c.strip()))
         return
     if backends.captioner_backend(settings) == "none":
         return

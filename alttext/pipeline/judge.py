@@ -17,7 +17,8 @@ from alttext.model import Settings
 from alttext.pipeline import clean as cleaning
 from alttext.pipeline import grounding
 from alttext.pipeline.clean import LintFinding
-from alttext.pipeline.evidence import Evidence, compose, visible_items
+from alttext.pipeline.evidence import Evidence, visible_items
+from alttext.pipeline.evidence import compose as compose_text
 from alttext.pipeline.prompt import Budget, budget, build_messages, feedback_lines, instructions
 from alttext.pipeline.records import Decision, Job
 
@@ -84,7 +85,7 @@ class Judge:
     def _prompt(self, job: Job, feedback: tuple[str, ...] = ()) -> list[dict[str, str]]:
         return build_messages(job.evidence, job.context, job.language, self.length, feedback)
 
-    def judge(self, raw: str, draft: Draft) -> Judged:
+    def assess(self, raw: str, draft: Draft) -> Judged:
         """The cleaned answer and what is wrong with it."""
         job = draft.job
         b = self.budget(job.language, job.evidence)
@@ -143,13 +144,13 @@ class Judge:
         """The alt text composed from the evidence alone, in the page's language; or, where that
         cannot be made, none (or another language's, where ``language_fallback`` allows it)."""
         why = {"lint": lint, "rejected": rejected, "dropped": dropped}
-        text = compose(job.evidence, job.language, self.budget(job.language).maximum, job.context.link_target)
+        text = compose_text(job.evidence, job.language, self.budget(job.language).maximum, job.context.link_target)
         said = notes(job, text)
         if text:
             return Decision(text=text, needs_review=needs_review, notes=said, **why)
         other = "en" if job.language == "zh" else "zh"
         if self.language_fallback:
-            text = compose(job.evidence, other, self.budget(other).maximum, job.context.link_target)
+            text = compose_text(job.evidence, other, self.budget(other).maximum, job.context.link_target)
         if text:
             return Decision(text=text, needs_review=True, notes=(*said, messages.OTHER_LANGUAGE.format(language=other)), **why)
         reason = messages.NO_TEXT_IN_LANGUAGE if job.language == "zh" and job.evidence.caption else messages.NO_EVIDENCE

@@ -62,7 +62,7 @@ class Job:
     path: str  # '' where given captions are all the evidence
     context: Context
     language: str  # the language its alt text is written in
-    given: Sequence[str] | None = None  # captions that stand in for the captioner
+    given_captions: Sequence[str] | None = None  # captions that stand in for the captioner
     key: tuple[str, str] | None = None  # where the cache keeps its description: (file digest, fingerprint)
     loaded: LoadedImage | None = None
     error: str | None = None  # the image could not be read

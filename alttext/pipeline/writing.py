@@ -43,5 +43,5 @@ def _attempt(batch: list[Draft], judge: Judge, writer: Writer, progress: Progres
     answers = writer.write([d.messages for d in batch], [d.job.seed + (1 if again else 0) for d in batch])
     for d, raw in zip(batch, answers):
         d.answers.append(raw)
-        d.judged.append(judge.judge(raw, d))
+        d.judged.append(judge.assess(raw, d))
     progress.advance(len(batch))
