@@ -102,15 +102,15 @@ def out(watcher: Watcher) -> list[str]:
 def test_new_image_gets_alt_once_and_same_content_again_does_nothing(site: str, start: Callable[..., Watcher]) -> None:
     watcher = start()
     _write("post.md", b"# Pets\n\nOur cat.\n\n![](img/cat.jpg)\n")
-    wait_for(lambda: watcher.writes == 1)
+    wait_for(lambda: watcher.write_count == 1)
     settle()
     assert _read("post.md") == f"# Pets\n\nOur cat.\n\n![{ALT}](img/cat.jpg)\n".encode()
     assert out(watcher) == [f'post.md:5:1: alt text added for img/cat.jpg: "{ALT}"']
     # Its own write caused events too: none led to another write.
-    assert watcher.writes == 1
+    assert watcher.write_count == 1
     _write("post.md", _read("post.md"))  # saved again, unchanged
     settle()
-    assert watcher.writes == 1 and len(out(watcher)) == 1
+    assert watcher.write_count == 1 and len(out(watcher)) == 1
 
 
 def test_editor_atomic_save_is_handled_once(site: str, start: Callable[..., Watcher]) -> None:
@@ -119,9 +119,9 @@ def test_editor_atomic_save_is_handled_once(site: str, start: Callable[..., Watc
     _write("post.md.tmp~", b"![](img/cat.jpg)\n")
     os.replace("post.md.tmp~", "post.md")
     os.remove(".post.md.swp")
-    wait_for(lambda: watcher.writes == 1)
+    wait_for(lambda: watcher.write_count == 1)
     settle()
-    assert watcher.writes == 1 and len(out(watcher)) == 1
+    assert watcher.write_count == 1 and len(out(watcher)) == 1
     assert _read("post.md") == f"![{ALT}](img/cat.jpg)\n".encode()
 
 
@@ -134,12 +134,12 @@ def test_file_changed_between_read_and_write_is_not_overwritten(site: str, start
 
     watcher = start(writer=Typist())
     _write("post.md", b"![](img/cat.jpg)\n")
-    wait_for(lambda: watcher.writes == 1)
+    wait_for(lambda: watcher.write_count == 1)
     settle()
     assert "post.md: changed while its images were described; not written (it is read again after this save)" in watcher.err.getvalue()  # type: ignore[attr-defined]
     # The person's text is kept; their save was handled on its own.
     assert _read("post.md") == f"Someone typed this.\n![{ALT}](img/cat.jpg)\n".encode()
-    assert watcher.writes == 1
+    assert watcher.write_count == 1
 
 
 def test_report_mode_changes_nothing(site: str, start: Callable[..., Watcher]) -> None:
@@ -148,7 +148,7 @@ def test_report_mode_changes_nothing(site: str, start: Callable[..., Watcher]) -
     wait_for(lambda: len(out(watcher)) == 1)
     settle()
     assert out(watcher) == [f'post.md:1:1: proposed alt text for img/cat.jpg: "{ALT}"']
-    assert _read("post.md") == b"![](img/cat.jpg)\n" and watcher.writes == 0
+    assert _read("post.md") == b"![](img/cat.jpg)\n" and watcher.write_count == 0
 
 
 def test_replaced_image_refreshes_only_alt_text_alttext_wrote(site: str, start: Callable[..., Watcher]) -> None:
@@ -156,11 +156,11 @@ def test_replaced_image_refreshes_only_alt_text_alttext_wrote(site: str, start: 
     _write("human.md", b"![My own words.](img/sq.png)\n")
     watcher = start(captioner=ColourCaptioner())
     _write("a.md", b"![](img/sq.png)\n\n<img src=\"img/sq.png\">\n")
-    wait_for(lambda: watcher.writes == 1)
+    wait_for(lambda: watcher.write_count == 1)
     assert _read("a.md") == b'![A red square.](img/sq.png)\n\n<img src="img/sq.png" alt="A red square.">\n'
 
     _square(os.path.join("img", "sq.png"), (0, 0, 255))  # the picture is replaced
-    wait_for(lambda: watcher.writes == 2)
+    wait_for(lambda: watcher.write_count == 2)
     settle()
     assert _read("a.md") == b'![A blue square.](img/sq.png)\n\n<img src="img/sq.png" alt="A blue square.">\n'
     assert _read("human.md") == b"![My own words.](img/sq.png)\n"
@@ -173,7 +173,7 @@ def test_replaced_image_refreshes_only_alt_text_alttext_wrote(site: str, start: 
     _write("a.md", b'![A blue box on white.](img/sq.png)\n\n<img src="img/sq.png" alt="A blue square.">\n')
     settle()
     _square(os.path.join("img", "sq.png"), (255, 0, 0))
-    wait_for(lambda: watcher.writes == 3)
+    wait_for(lambda: watcher.write_count == 3)
     settle()
     assert _read("a.md") == b'![A blue box on white.](img/sq.png)\n\n<img src="img/sq.png" alt="A red square.">\n'
     assert _read("human.md") == b"![My own words.](img/sq.png)\n"
@@ -184,10 +184,10 @@ def test_a_refresh_on_a_cr_only_page_names_the_lines_check_names(site: str, star
     _square(os.path.join("img", "sq.png"), (255, 0, 0))
     watcher = start(captioner=ColourCaptioner())
     _write("cr.md", b"# Squares\r\rOne:\r\r![](img/sq.png)\r")
-    wait_for(lambda: watcher.writes == 1)
+    wait_for(lambda: watcher.write_count == 1)
     assert [line for line in out(watcher) if "needs review" not in line][-1] == 'cr.md:5:1: alt text added for img/sq.png: "A red square."'
     _square(os.path.join("img", "sq.png"), (0, 0, 255))
-    wait_for(lambda: watcher.writes == 2)
+    wait_for(lambda: watcher.write_count == 2)
     settle()
     assert _read("cr.md") == b"# Squares\r\rOne:\r\r![A blue square.](img/sq.png)\r"
     assert [line for line in out(watcher) if "needs review" not in line][-1] == (
@@ -202,7 +202,7 @@ def test_broken_image_is_reported_and_watching_goes_on(site: str, start: Callabl
     [line] = out(watcher)
     assert line.startswith('bad.md:1:1: ALT001 image "img/broken.png" has no alt text (not fixed: image not described: ')
     _write("good.md", b"![](img/cat.jpg)\n")
-    wait_for(lambda: watcher.writes == 1)
+    wait_for(lambda: watcher.write_count == 1)
     assert _read("good.md") == f"![{ALT}](img/cat.jpg)\n".encode()
     assert _read("bad.md") == b"![](img/broken.png)\n"
 
@@ -214,7 +214,7 @@ def test_files_outside_the_rules_are_ignored(site: str, start: Callable[..., Wat
     for name in ("notes.txt", "node_modules/a.md", ".git/a.md", "post.md.orig"):
         _write(name, b"![](img/cat.jpg)\n")
     settle()
-    assert watcher.writes == 0 and out(watcher) == []
+    assert watcher.write_count == 0 and out(watcher) == []
 
 
 def test_ctrl_c_exits_130(site: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -242,7 +242,7 @@ def test_a_picture_saved_after_its_page_is_described_then(site: str, start: Call
     wait_for(lambda: len(out(watcher)) == 1)
     assert out(watcher)[0].startswith('later.md:1:1: ALT001 image "img/later.jpg" has no alt text (not fixed: image not found')
     shutil.copy(os.path.join("img", "cat.jpg"), os.path.join("img", "later.jpg"))  # the author copies the picture in
-    wait_for(lambda: watcher.writes == 1)
+    wait_for(lambda: watcher.write_count == 1)
     assert _read("later.md") == f"![{ALT}](img/later.jpg)\n".encode()
     assert out(watcher)[-1] == f'later.md:1:1: alt text added for img/later.jpg: "{ALT}"'
 
@@ -264,7 +264,7 @@ def test_a_file_another_program_is_still_writing_is_not_replaced(site: str, star
     watcher = start()
     writer = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(DEBOUNCE * 15)])
     assert writer.wait(timeout=30) == 0
-    wait_for(lambda: watcher.writes == 1)
+    wait_for(lambda: watcher.write_count == 1)
     settle()
     # Nothing the writer wrote after its first flush went to a replaced file.
     assert _read("slow.md") == f"# Title\n\n![{ALT}](img/cat.jpg)\nMore text.\n".encode()
@@ -292,7 +292,7 @@ def test_a_page_linked_from_outside_the_project_is_not_written(site: str, start:
     os.symlink(outside, "linked.md")
     wait_for(lambda: "linked.md" in watcher.out.getvalue())  # type: ignore[attr-defined]
     settle()
-    assert outside.read_bytes() == b"![](cat.jpg)\n" and watcher.writes == 0
+    assert outside.read_bytes() == b"![](cat.jpg)\n" and watcher.write_count == 0
     assert "outside the project" in watcher.out.getvalue()  # type: ignore[attr-defined]
 
 
@@ -312,7 +312,7 @@ def test_a_refresh_waits_for_a_page_another_program_holds_open(site: str, start:
     captioner = ColourCaptioner()
     watcher = start(captioner=captioner)
     _write("a.md", b"![](img/sq.png)\n")
-    wait_for(lambda: watcher.writes == 1)
+    wait_for(lambda: watcher.write_count == 1)
     settle()
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, "a.md", "holding", str(DEBOUNCE * 15)])
     wait_for(lambda: os.path.exists("holding"))
@@ -320,9 +320,9 @@ def test_a_refresh_waits_for_a_page_another_program_holds_open(site: str, start:
     _square(os.path.join("img", "sq.png"), (0, 0, 255))  # the picture changes while a.md is held
     wait_for(lambda: "a.md: open for writing in another program" in watcher.err.getvalue())  # type: ignore[attr-defined]
     settle()
-    assert watcher.writes == 1 and captioner.images == described  # nothing described while it is held
+    assert watcher.write_count == 1 and captioner.images == described  # nothing described while it is held
     assert holder.wait(timeout=30) == 0
-    wait_for(lambda: watcher.writes == 2)  # the refresh waited for the close, and was not lost
+    wait_for(lambda: watcher.write_count == 2)  # the refresh waited for the close, and was not lost
     assert _read("a.md") == b"![A blue square.](img/sq.png)\n"
 
 
@@ -371,7 +371,7 @@ def test_captions_from_a_vision_server(site: str) -> None:
         watcher, thread = _watch_with(site, captioner_backend="openai", captioner_base_url=url, captioner_model="qwen2.5-vl")
         try:
             _write("post.md", b"# Rides\n\n![](img/cat.jpg)\n")
-            wait_for(lambda: watcher.writes == 1)
+            wait_for(lambda: watcher.write_count == 1)
         finally:
             _stop(watcher, thread)
     assert _read("post.md") == f"# Rides\n\n![{bicycle}](img/cat.jpg)\n".encode()  # the echo writer repeats the caption
@@ -383,7 +383,7 @@ def test_captioner_none_describes_from_the_picture_alone(site: str) -> None:
     watcher, thread = _watch_with(site, captioner="none", backend="none")
     try:
         _write("post.md", b"![](img/logo.svg)\n")
-        wait_for(lambda: watcher.writes == 1)
+        wait_for(lambda: watcher.write_count == 1)
     finally:
         _stop(watcher, thread)
     assert _read("post.md") == b"![A green leaf inside a white circle.](img/logo.svg)\n"

@@ -81,7 +81,7 @@ class Watcher:
         self.handled: dict[str, bytes] = {}  # the bytes of each page as last read or written
         self.written: dict[str, list[Written]] = {}  # page -> alt text this watcher wrote there
         self.awaited: dict[str, set[str]] = {}  # a missing picture (absolute path) -> the pages that name it
-        self.writes = 0
+        self.write_count = 0  # pages this watcher wrote (a page written twice counts twice)
         self.busy: set[str] = set()  # pages said to be open in another program, not yet written
         self.pending: dict[str, set[str]] = {}  # a busy page -> the changed pictures to refresh there
         self.stopping = threading.Event()
@@ -352,7 +352,7 @@ class _Page(Finish):
         watcher = self.watcher
         if outcome is Outcome.WRITTEN and self.writes:
             watcher.busy.discard(self.path)
-            watcher.writes += 1
+            watcher.write_count += 1
             watcher.handled[self.path] = new_bytes(fix)
             return True
         if outcome not in (Outcome.WRITTEN, Outcome.UNCHANGED, Outcome.PROBLEM):
