@@ -333,13 +333,13 @@ def test_a_modification_time_in_the_future_does_not_hold_a_page_forever(site: st
     watcher = Watcher(["."], load_settings({}, cwd=site), debounce=DEBOUNCE, out=io.StringIO(), err=io.StringIO())
     try:
         _write("p.md", b"x\n")
-        assert not watcher._quiet(os.path.abspath("p.md"))  # just written: not quiet yet
+        assert not watcher.quiet(os.path.abspath("p.md"))  # just written: not quiet yet
         later = time.time() + 3600
         os.utime("p.md", (later, later))
-        assert watcher._quiet(os.path.abspath("p.md"))  # an hour ahead is not "still being written"
+        assert watcher.quiet(os.path.abspath("p.md"))  # an hour ahead is not "still being written"
         earlier = time.time() - 60
         os.utime("p.md", (earlier, earlier))
-        assert watcher._quiet(os.path.abspath("p.md"))
+        assert watcher.quiet(os.path.abspath("p.md"))
         assert watcher.err.getvalue() == ""  # a guess is not announced as a fact
     finally:
         watcher.close()

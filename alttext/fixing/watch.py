@@ -210,7 +210,7 @@ class Watcher:
             return  # gone again (an editor's temporary file); its rename brings the real one
         if self.handled.get(path) == data:
             return  # our own write, or the same content saved again
-        if not self.report and not self._quiet(path):
+        if not self.report and not self.quiet(path):
             return  # no model runs for a page that could not be written now
         fixes, errors = collect([os.path.relpath(path)], self.settings, self.workdir, allowed=self.allowed, writes=not self.report)
         for error in errors:
@@ -221,7 +221,7 @@ class Watcher:
         if fix.document.data != data:
             return  # changed while it was read: its own event brings it back
         if not fix.proposals:
-            self.handled[path] = data
+            self.mark_handled(path, data)
             return
         self._finish(path, fix)
 
@@ -230,7 +230,7 @@ class Watcher:
         self._describe(fix)
         _Page(self, path, refreshed).file(fix)
 
-    def _quiet(self, path: str) -> bool:
+    def quiet(self, path: str) -> bool:
         """Whether ``path`` may be replaced now. A file another program still holds open for
         writing is not: what it writes next would go to the replaced file and be lost. The page
         is read again once that program closes it (its close is an event), and once more after
@@ -255,6 +255,14 @@ class Watcher:
             self.busy.discard(path)
         return not held
 
+    def mark_handled(self, path: str, data: bytes, written: bool = False) -> None:
+        """Remember ``data`` as the page's bytes, so that the event of this watcher's own write (or
+        the same content saved again) is skipped; ``written``: this watcher just wrote them."""
+        if written:
+            self.busy.discard(path)
+            self.write_count += 1
+        self.handled[path] = data
+
     def _describe(self, fix: FileFix) -> None:
         if "cache" not in self.options:
             self.options["cache"] = open_cache(self.settings, lambda line: print(line, file=self.err, flush=True))
@@ -262,14 +270,14 @@ class Watcher:
             self.options["progress"] = Progress.on_terminal(stream=self.err)
         describe_all([fix], self.settings, **self.options)
 
-    def _await(self, path: str, proposal: Proposal) -> None:
+    def await_picture(self, path: str, proposal: Proposal) -> None:
         """Remember the files a page's missing picture may yet be saved as."""
         if not (proposal.reason or "").startswith("image not found"):
             return
         for candidate in Resolver(self.settings.images, self.workdir).resolve(proposal.finding.src, os.path.relpath(path)).missing:
             self.awaited.setdefault(candidate, set()).add(path)
 
-    def _remember(self, path: str, proposal: Proposal, refreshed: dict[int, str] | None) -> None:
+    def remember(self, path: str, proposal: Proposal, refreshed: dict[int, str] | None) -> None:
         """Record the alt text just written; a refreshed text replaces the one it was."""
         old = refreshed.get(proposal.finding.start) if refreshed else None
         # A refresh's proposal already holds the image's real path; a new image's src is resolved.
@@ -297,7 +305,7 @@ class Watcher:
             ours = {w.alt for w in entries if w.image == image}
             if not ours or only not in (None, path):
                 continue
-            if not self.report and not self._quiet(path):
+            if not self.report and not self.quiet(path):
                 self.pending.setdefault(path, set()).add(image)
                 continue
             fix = self._open(path)
@@ -342,22 +350,19 @@ class _Page(Finish):
         self.refreshed = refreshed or {}  # start offset -> the alt text this watcher wrote there before
 
     def may_write(self, fix: FileFix) -> bool:
-        return self.watcher._quiet(self.path)
+        return self.watcher.quiet(self.path)
 
     def landed(self, fix: FileFix, outcome: Outcome) -> bool:
         """Remember the page's bytes as handled, and whether its images get lines: not when it
         was not written (its own next event brings it back: a person's newer save, a program that
         still holds it) nor when its edit failed; a page that may not be written says why each
         image is left."""
-        watcher = self.watcher
         if outcome is Outcome.WRITTEN and self.writes:
-            watcher.busy.discard(self.path)
-            watcher.write_count += 1
-            watcher.handled[self.path] = new_bytes(fix)
+            self.watcher.mark_handled(self.path, new_bytes(fix), written=True)
             return True
         if outcome not in (Outcome.WRITTEN, Outcome.UNCHANGED, Outcome.PROBLEM):
             return False
-        watcher.handled[self.path] = fix.document.data
+        self.watcher.mark_handled(self.path, fix.document.data)
         return outcome is not Outcome.PROBLEM or (fix.problem or "").startswith(messages.FIX_REFUSED.format(path=fix.path, reason=""))
 
     def image_fixed(self, fix: FileFix, p: Proposal) -> None:
@@ -372,11 +377,11 @@ class _Page(Finish):
         if p.needs_review:
             self.say(line(messages.FIX_REVIEW, path=fix.path, line=f.line, column=f.column, why=why_review(p)), self.watcher.out)
         if p.image:
-            self.watcher._remember(self.path, p, self.refreshed)
+            self.watcher.remember(self.path, p, self.refreshed)
 
     def image_left(self, fix: FileFix, p: Proposal, reason: str) -> None:
         f = p.finding
-        self.watcher._await(self.path, p)
+        self.watcher.await_picture(self.path, p)
         self.say(line(messages.WATCH_NOT_FIXED, path=fix.path, line=f.line, column=f.column, rule=f.rule, message=f.message, reason=reason),
                  self.watcher.out)
 
