@@ -11,6 +11,7 @@ from alttext.model import Context, Settings
 from alttext.pipeline.backends import CaptionerBase, WriterBase
 from alttext.pipeline.describe import SECOND_PASS_PROMPT, describe
 from alttext.pipeline.prompt import PROMPT_VERSION
+from alttext.pipeline.records import seed_for
 from tests.conftest import FIXTURES, QWEN3
 
 IMG = os.path.join(FIXTURES, "site", "img")
@@ -124,6 +125,10 @@ def test_lint_retry_names_the_broken_rule() -> None:
     assert d.lint == ("subjective: beautiful",) and not d.needs_review  # the retry fixed it
     assert "- It used subjective: beautiful." in writer.seen[1][0][-1]["content"]
     assert writer.seeds[1][0] == writer.seeds[0][0] + 1  # a new draw, still reproducible
+
+
+def test_seed_from_image_hash() -> None:
+    assert seed_for("0000000f" + "0" * 56) == 15
 
 
 class KeepingWriter(ScriptedWriter):

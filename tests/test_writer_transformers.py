@@ -14,7 +14,8 @@ from alttext.pipeline import prompt_cache, writer_transformers  # noqa: E402
 from alttext.pipeline.models import ModelLoadError  # noqa: E402
 from alttext.pipeline.prompt_cache import PromptCache, shared_prefix  # noqa: E402
 from alttext.pipeline.runtime import cpu_has_bf16  # noqa: E402
-from alttext.pipeline.writer_transformers import TransformersWriter, seed_for  # noqa: E402
+from alttext.pipeline.records import seed_for  # noqa: E402
+from alttext.pipeline.writer_transformers import TransformersWriter  # noqa: E402
 from tests.conftest import QWEN3, require  # noqa: E402
 from tests.models import tiny_qwen3  # noqa: E402
 
@@ -70,10 +71,6 @@ def test_loaded_once(qwen: str) -> None:
     model = writer._model
     writer.write(_conversations()[:1], [1])
     assert writer._model is model
-
-
-def test_seed_from_image_hash() -> None:
-    assert seed_for("0000000f" + "0" * 56) == 15
 
 
 def test_missing_model_says_how_to_get_it(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,8 +35,7 @@ from alttext.pipeline.evidence.kind import Features, measure
 from alttext.pipeline.images import ImageError, LoadedImage, load_image_file
 from alttext.pipeline.judge import CAPTIONED_KINDS, Judge
 from alttext.pipeline.prompt import PROMPT_VERSION, resolve_language
-from alttext.pipeline.records import Decision, Description, Job, chunks
-from alttext.pipeline.writer_transformers import seed_for
+from alttext.pipeline.records import Decision, Description, Job, chunks, seed_for
 from alttext.progress import Progress
 
 # BLIP continues this text: a second description that often names the place or the action.

@@ -1,6 +1,6 @@
 """The records of the describe pipeline: a ``Job`` per listing of an image, filled in stage by stage
 (loaded, evidence gathered, captioned, settled), its ``Decision`` (what was decided), and the
-``Description`` that comes out."""
+``Description`` that comes out; and the seed a picture is written with (``seed_for``)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,12 @@ class Job:
     twin: Job | None = None  # an earlier job with the same picture, evidence and page: its decision is this one's
     decision: Decision | None = None
     result: Description | None = None
+
+
+def seed_for(image_sha256: str) -> int:
+    """A per-image seed from its content hash, for whichever writer backend: the same picture
+    gets the same seed on a rerun."""
+    return int(image_sha256[:8], 16)
 
 
 T = TypeVar("T")

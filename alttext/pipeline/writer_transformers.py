@@ -78,11 +78,6 @@ def gguf_source(model: str) -> tuple[str, dict[str, str]]:
     return model, {}
 
 
-def seed_for(image_sha256: str) -> int:
-    """A per-image seed from its content hash."""
-    return int(image_sha256[:8], 16)
-
-
 def _batch_seed(seeds: Sequence[int | None]) -> int:
     digest = hashlib.sha256(",".join(str(s) for s in seeds).encode()).hexdigest()
     return int(digest[:8], 16)
