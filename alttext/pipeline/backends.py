@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from alttext.model import Settings
-# The interfaces, declared in interface.py, are named here too, beside the registry.
+# The plugin API (docs/backends.md) is this module: a backend imports the interfaces and base
+# classes (declared in interface.py) from here, beside register_captioner and register_writer.
+# BackendError, CaptionerBase and WriterBase are imported for that alone.
 from alttext.pipeline.interface import BackendError, Captioner, CaptionerBase, Writer, WriterBase  # noqa: F401
 
 

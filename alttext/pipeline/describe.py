@@ -27,12 +27,12 @@ from typing import Any
 from alttext import messages
 from alttext.model import Context, Settings
 from alttext.pipeline import backends, writing
-from alttext.pipeline.backends import Captioner, Writer
 from alttext.pipeline.cache import Cache, file_sha256, fingerprint
 from alttext.pipeline.elements import combined
 from alttext.pipeline.evidence import gather, ocr
 from alttext.pipeline.evidence.kind import Features, measure
 from alttext.pipeline.images import ImageError, LoadedImage, load_image_file
+from alttext.pipeline.interface import Captioner, Writer
 from alttext.pipeline.judge import CAPTIONED_KINDS, Judge
 from alttext.pipeline.prompt import PROMPT_VERSION, resolve_language
 from alttext.pipeline.records import Decision, Description, Job, chunks, seed_for
