@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from alttext.model import Settings
+from alttext.pipeline.fast_path import packing
+from alttext.pipeline.models import Unusable
 from alttext.scan import scan_text
 
 
@@ -50,3 +52,13 @@ def without_blocking(fifo: str, work: Callable[[], Any], seconds: float = 10.0) 
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def packable(dtype: str = "float32") -> bool:
+    """Whether this torch packs linear layers of ``dtype`` here."""
+    import torch
+
+    try:
+        return getattr(torch, dtype) in packing.packable_dtypes()
+    except Unusable:
+        return False

@@ -15,8 +15,8 @@ from alttext.pipeline.caption import Captioner  # noqa: E402
 from alttext.pipeline.fast_path.blip_attention import use_fused_vision_attention, use_grouped_cross_attention  # noqa: E402
 from alttext.pipeline.models import ModelLoadError  # noqa: E402
 from alttext.pipeline.runtime import pick_device, precision_dtypes  # noqa: E402
+from tests.helpers import packable  # noqa: E402
 from tests.models import BLIP_VOCAB, tiny_blip  # noqa: E402
-from tests.test_fast_path import _packable  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +240,7 @@ def test_fused_vision_attention_is_blips_own_arithmetic(blip: str, precision: st
 def test_the_captioner_loads_with_packed_linear_layers(blip: str) -> None:
     import torch
 
-    if not _packable():
+    if not packable():
         pytest.skip("this torch packs no linear layers")
     captioner = Captioner(blip, device="cpu")
     captioner.load()

@@ -32,6 +32,7 @@ from alttext.model import Context  # noqa: E402
 from alttext.pipeline.prompt import build_messages  # noqa: E402
 from alttext.pipeline.writer_transformers import TransformersWriter  # noqa: E402
 from tests.conftest import QWEN3, REPO, require  # noqa: E402
+from tests.helpers import packable  # noqa: E402
 from tests.models import tiny_blip, tiny_qwen3  # noqa: E402
 
 
@@ -95,16 +96,6 @@ def _while_checking(monkeypatch: pytest.MonkeyPatch, cls: type, change: Callable
 def _patched_layers(model: Any) -> list[str]:
     """The layers given another forward than their class's: attention layers, and packed linear ones."""
     return [name for name, module in model.named_modules() if "forward" in vars(module)]
-
-
-def _packable(dtype: str = "float32") -> bool:
-    """Whether this torch packs linear layers of ``dtype`` here."""
-    import torch
-
-    try:
-        return getattr(torch, dtype) in packing.packable_dtypes()
-    except models.Unusable:
-        return False
 
 
 # The public path on its own --------------------------------------------------------------------
@@ -225,7 +216,7 @@ def _vision_attention_of_another_kind(monkeypatch: pytest.MonkeyPatch) -> None:
 def _no_packing_op(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    if not _packable():
+    if not packable():
         pytest.skip("this torch packs no linear layers here")
     monkeypatch.setattr(packing, "_PACKABLE", [])  # checked again, with the op gone
 
@@ -403,7 +394,7 @@ def test_packed_linear_layers_give_the_plain_product(dtype: str) -> None:
 
     import torch
 
-    if not _packable(dtype):
+    if not packable(dtype):
         pytest.skip("this torch packs no linear layers of this dtype")
     torch.manual_seed(0)
 

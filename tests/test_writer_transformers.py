@@ -17,6 +17,7 @@ from alttext.pipeline.runtime import cpu_has_bf16  # noqa: E402
 from alttext.pipeline.records import seed_for  # noqa: E402
 from alttext.pipeline.writer_transformers import TransformersWriter  # noqa: E402
 from tests.conftest import QWEN3, require  # noqa: E402
+from tests.helpers import packable  # noqa: E402
 from tests.models import tiny_qwen3  # noqa: E402
 
 
@@ -437,9 +438,7 @@ def test_int8_without_torchao_is_one_line(qwen: str, monkeypatch: pytest.MonkeyP
 def test_the_writer_loads_with_packed_linear_layers_but_its_tied_output(qwen: str) -> None:
     import torch
 
-    from tests.test_fast_path import _packable
-
-    if not _packable("bfloat16" if cpu_has_bf16() else "float32"):
+    if not packable("bfloat16" if cpu_has_bf16() else "float32"):
         pytest.skip("this torch packs no linear layers")
     writer = TransformersWriter(qwen, device="cpu", max_new_tokens=6)
     writer.load()
