@@ -83,7 +83,6 @@ MODEL_MISSING_PATH = "alttext: error: the {role} model {model!r} was not found (
 MODEL_LOADING = "loading the {role} {model}"
 MODELS_ROW = "{role:<10} {model}  {where}"
 MODELS_ABSENT = "not downloaded (alttext models pull)"
-MODELS_PULLED = "{role} {model}: {where} ({size})"
 MODELS_PULLING = "downloading the {role} {model}"
 MODELS_OFFLINE = "alttext: error: the hub cannot be reached (or HF_HUB_OFFLINE is set): alttext models pull needs a network"
 
@@ -105,6 +104,9 @@ FIX_UNVERIFIED = "{path}: the edited text did not verify ({reason}); file left u
 FIX_CHANGED = "{path}: changed on disk since it was read; not written (run again)"
 FIX_UNWRITABLE = "{path}: cannot write: {reason}"
 FIX_REFUSED = "{path}: not written: {reason}"
+FIX_LEFT_UNCHANGED = "the file was left unchanged"  # why an image is not fixed, after its file's problem
+FIX_NOT_WRITTEN = "the file was not written"
+FIX_REPAIRED = "the pipeline repaired the text"  # why a text needs review, when nothing more precise is known
 FIX_SUMMARY = "alttext: {fixed} {fixed_word} fixed in {files} {files_word}, {left} left"
 FIX_WOULD_SUMMARY = "alttext: would fix {fixed} {fixed_word} in {files} {files_word}, {left} left"
 APPLY_STILL = "alttext: {count} {images} in {files} {files_word} still {lack} alt text"

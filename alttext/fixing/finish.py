@@ -66,7 +66,7 @@ class Finish(abc.ABC):
                 if outcome is Outcome.WRITTEN and p.reason is None and (p.alt or p.mark_decorative):
                     self.image_fixed(fix, p)
                 else:
-                    self.image_left(fix, p, p.reason or (fix.problem and "the file was left unchanged") or "the file was not written")
+                    self.image_left(fix, p, p.reason or (fix.problem and messages.FIX_LEFT_UNCHANGED) or messages.FIX_NOT_WRITTEN)
         return outcome
 
     def _land(self, fix: FileFix) -> Outcome:
@@ -121,7 +121,7 @@ class Finish(abc.ABC):
 
 
 def why_review(p: Proposal) -> str:
-    return "; ".join(p.dropped) if p.dropped else ("; ".join(dict.fromkeys(p.lint)) or "the pipeline repaired the text")
+    return "; ".join(p.dropped) if p.dropped else ("; ".join(dict.fromkeys(p.lint)) or messages.FIX_REPAIRED)
 
 
 class Console(Finish):
