@@ -1,9 +1,12 @@
-"""``alttext fix``: scan, resolve each image, describe them all in batches, edit, verify, write.
+"""Everything before a file is written: scan the files and resolve each image to a file and a
+place on its page (``collect``: fix and watch), describe them all in batches (``describe_all``),
+then edit and verify each file (``plan_file``: apply too). Writing it, and what is printed, is
+``finish``'s.
 
 Per file: every edit is collected first, overlaps are refused, the edits are spliced in reverse
 order, and the new text is scanned again. It must hold the same images with the same sources, the
 fixed ones now with exactly the alt text written, and no finding that was not there before. Only
-then is the file written, atomically, and only if its bytes are still the ones that were read.
+such a text (``FileFix.new_text``) is handed on to be written.
 """
 
 from __future__ import annotations
