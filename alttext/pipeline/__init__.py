@@ -1,1 +1,2 @@
-"""The describe pipeline: image -> caption -> blind-reader editor prompt -> writer -> cleaning."""
+"""The describe pipeline: image -> evidence and captions -> blind-reader editor prompt -> writer
+-> the judge (clean, lint, grounding; retry, trim or compose)."""

@@ -1,6 +1,7 @@
-"""Descriptions cached by content: the image's SHA-256 and a fingerprint of every setting that
-changes the text (the captioner backend and its model, backend, writer model, prompt version,
-language, length, grounding, quantization, the page context).
+"""Descriptions cached by content: the image's SHA-256 and a fingerprint of everything else that
+changes the text (the evidence modules' versions and the OCR engine's, the captioner and its
+precision, backend, writer model, quantization, prompt version, language, length, grounding,
+language fallback, the page context).
 
 SQLite in WAL mode, so two runs (two pre-commit hooks, CI jobs on one runner) can read and write
 at once. A cache is only ever an optimisation: a locked, unwritable or corrupt one is reported on

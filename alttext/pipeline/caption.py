@@ -1,4 +1,6 @@
-"""Stage 2: BLIP captions, batched and greedy. Torch and transformers load here, and only here.
+"""Stage 2: BLIP captions, batched and greedy. Torch and transformers are imported inside the
+functions that need them (here as in ``runtime``, ``models``, ``prompt_cache``, ``fast_path`` and
+the in-process writer), so importing this module loads neither.
 
 Uses BlipForConditionalGeneration and BlipProcessor directly (the image-to-text pipeline is gone
 in transformers 5). The model loads once, on first use, and stays on the instance.

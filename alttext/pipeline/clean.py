@@ -1,7 +1,8 @@
 """From a model's raw output to one line of alt text, and a lint of it against the prompt's rules.
 
 Model output is untrusted text: cleaning keeps only what reads as a description. Lint findings name
-the sentence they are in, so the pipeline can retry, drop that sentence, or fall back to the caption.
+the sentence they are in, so the judge can retry, drop that sentence, or fall back to the text
+composed from the evidence.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@
 - scene: where ("on the grass", "在公园里");
 - state: doing what, or how it looks ("running", "正在奔跑", "red").
 
-Word-level heuristics tuned to BLIP-style captions. A missing element is never invented: it is
-looked for in further evidence (a second caption, an authored figcaption or title), and what is
-still missing is stated as unknown in the prompt.
+Word-level heuristics tuned to BLIP-style captions. A missing element is never invented: where
+the first caption and the page both leave one out, the captioner is asked for a second caption,
+which is kept only then (``describe``).
 """
 
 from __future__ import annotations
