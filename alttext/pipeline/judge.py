@@ -58,9 +58,9 @@ class Draft:
 class Judge:
     """The length budget and the grounding decision, from the settings (``from_settings``)."""
 
-    length: int | None = None  # characters to aim for; None: the language's own default
-    grounding: str = "strict"  # off, lenient or strict
-    language_fallback: bool = False
+    length: int | None  # characters to aim for; None: the language's own default
+    grounding: str
+    language_fallback: bool
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Judge:

@@ -9,7 +9,7 @@ import sys
 from alttext.config import load_settings
 from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, Context
 from alttext.options import given
-from alttext.pipeline.backends import BackendError
+from alttext.pipeline.interface import BackendError
 from alttext.pipeline.cache import open_cache
 from alttext.pipeline.describe import describe, preflight
 from alttext.pipeline.evidence.ocr import OCRUnavailable

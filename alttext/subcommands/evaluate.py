@@ -12,7 +12,7 @@ from alttext.eval import evaluation
 from alttext.fixing.write import write_atomic
 from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from alttext.options import given
-from alttext.pipeline.backends import BackendError
+from alttext.pipeline.interface import BackendError
 from alttext.pipeline.describe import preflight
 from alttext.pipeline.evidence.ocr import OCRUnavailable
 from alttext.pipeline.models import ModelLoadError
