@@ -1,11 +1,7 @@
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from PIL import Image

@@ -18,7 +18,7 @@ from alttext import escape, messages
 from alttext.fixing.finish import Console, Mode
 from alttext.fixing.fix import FileFix, collect, describe_all, writable_roots
 from alttext.fixing.review import ReportError, entries, load, render, reviewed
-from alttext.fixing.write import roots
+from alttext.fixing.write import allowed_roots
 from alttext.model import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, FileError, Settings
 from alttext.pipeline.cache import open_cache
 from alttext.pipeline.describe import preflight
@@ -82,7 +82,7 @@ def apply(reports: str | Sequence[str], settings: Settings, mode: Mode, out: Tex
     fixes, skipped, errors = reviewed(rows, settings)
     for skip in (*conflicts, *skipped):
         print(escape.terminal(skip), file=err)
-    allowed = None if settings.follow_symlinks else roots(settings.root)  # a report names pages of this project only
+    allowed = allowed_roots(settings.root, settings.follow_symlinks)  # a report names pages of this project only
     rc = Console(settings, mode, out, err, allowed).run(fixes, errors, remaining=True)
     return EXIT_FINDINGS if (skipped or conflicts) and rc == EXIT_CLEAN else rc
 

@@ -28,7 +28,7 @@ from alttext.scan.events import ImageEvent
 from alttext.scan.files import Document, discover, in_shard, load_document
 from alttext.scan.html import prepare_html
 from alttext.scan.markdown import prepare
-from alttext.fixing.write import refusal, roots
+from alttext.fixing.write import allowed_roots, refusal
 
 FIXABLE = ("ALT001", "ALT003")
 
@@ -159,7 +159,7 @@ def scanned(document: Document, engine: str, settings: Settings) -> FileFix:
 def writable_roots(paths: Sequence[str], settings: Settings) -> tuple[str, ...] | None:
     """Where fix may write: under the project root or a path given (None: anywhere, with
     ``follow_symlinks``)."""
-    return None if settings.follow_symlinks else roots(settings.root, *(paths or ["."]))
+    return allowed_roots(settings.root, settings.follow_symlinks, *(paths or ["."]))
 
 
 def collect(paths: Sequence[str], settings: Settings, workdir: str, shard: tuple[int, int] | None = None,

@@ -21,7 +21,7 @@ from typing import Any
 from alttext import __version__, escape, messages
 from alttext.fixing.fix import FileFix, Proposal, fixable, open_file
 from alttext.model import Settings
-from alttext.fixing.write import inside, roots
+from alttext.fixing.write import allowed_roots, inside
 
 SCHEMA_VERSION = 1
 FIELDS = ("path", "line", "column", "rule", "syntax", "src", "image", "start", "end", "original", "alt", "caption",
@@ -144,7 +144,8 @@ def reviewed(rows: list[dict[str, Any]], settings: Settings) -> tuple[list[FileF
     fixes, skipped, errors = [], [], []
     settings = replace(settings, strict=True)  # a reviewed entry may replace weak alt text too
     for path, group in by_path.items():
-        if not settings.follow_symlinks and not inside(path, roots(settings.root)):
+        allowed = allowed_roots(settings.root, settings.follow_symlinks)
+        if allowed is not None and not inside(path, allowed):
             # A report names the project's pages; this one leads out (edited, or ../.. and links).
             for row in group:
                 skipped.append(messages.APPLY_SKIPPED.format(path=path, line=row["line"], column=row["column"],

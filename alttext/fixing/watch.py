@@ -40,7 +40,7 @@ from alttext.progress import Progress
 from alttext.scan import finding_at
 from alttext.scan.files import selected
 from alttext.scan.lines import LineIndex
-from alttext.fixing.write import open_for_writing, roots
+from alttext.fixing.write import allowed_roots, open_for_writing
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".tif", ".tiff", ".avif")
 
@@ -86,7 +86,7 @@ class Watcher:
         self.pending: dict[str, set[str]] = {}  # a busy page -> the changed pictures to refresh there
         self.stopping = threading.Event()
         # Where pages may be written: the project and the watched paths (links out are left alone).
-        self.allowed = None if settings.follow_symlinks else roots(settings.root, *self.tops)
+        self.allowed = allowed_roots(settings.root, settings.follow_symlinks, *self.tops)
         self.workdir = tempfile.mkdtemp(prefix="alttext-watch-")  # decoded data: images; removed by close()
 
     # Events (watchdog's thread) ------------------------------------------------------------

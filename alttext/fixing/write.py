@@ -27,6 +27,11 @@ def roots(project: str, *given: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((os.path.realpath(project), *named)))
 
 
+def allowed_roots(project: str, follow_symlinks: bool, *given: str) -> tuple[str, ...] | None:
+    """``roots``, or None (anywhere) where the user asked to write through symbolic links."""
+    return None if follow_symlinks else roots(project, *given)
+
+
 def inside(path: str, allowed: Iterable[str]) -> bool:
     real = os.path.realpath(path)
     return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in allowed)
