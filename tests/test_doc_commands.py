@@ -118,7 +118,10 @@ def _expand(argv: list[str], cwd: str) -> list[str]:
 
 def _serve_and_stop(argv: list[str], cwd: str, env: dict[str, str]) -> None:
     ready = SERVING[argv[1]]
-    process = subprocess.Popen([sys.executable, "-m", "alttext", *argv[1:]], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+    # A shell without job control starts its background jobs with SIGINT ignored, and a child
+    # inherits that: give the command Ctrl-C back, as a terminal would.
+    process = subprocess.Popen([sys.executable, "-m", "alttext", *argv[1:]], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = []
         for line in process.stderr:  # type: ignore[union-attr]
