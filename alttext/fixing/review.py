@@ -143,8 +143,8 @@ def reviewed(rows: list[dict[str, Any]], settings: Settings) -> tuple[list[FileF
         by_path.setdefault(str(row["path"]), []).append(row)
     fixes, skipped, errors = [], [], []
     settings = replace(settings, strict=True)  # a reviewed entry may replace weak alt text too
+    allowed = allowed_roots(settings.root, settings.follow_symlinks)
     for path, group in by_path.items():
-        allowed = allowed_roots(settings.root, settings.follow_symlinks)
         if allowed is not None and not inside(path, allowed):
             # A report names the project's pages; this one leads out (edited, or ../.. and links).
             for row in group:
